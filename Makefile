@@ -1,0 +1,62 @@
+# Self-attention, step by step. Two commands on a fresh machine:
+#   make lab    set up .venv and open the course in JupyterLab
+#   make test   set up .venv and run the whole suite (unit tests, strict nbval over every notebook)
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+KERNEL := self-attention-course
+PORT ?= 8888
+NB ?=
+# Pins the CPU build of torch here and Triton's interpreter; on a CUDA machine pip takes torch's CUDA build.
+CONSTRAINTS := .ci/constraints.txt
+
+# What keeps stored notebook outputs identical from run to run (tools/nb.py checks the same values).
+export PYTHONHASHSEED := 0
+export OMP_NUM_THREADS := 1
+export MKL_NUM_THREADS := 1
+
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 300
+
+.PHONY: help setup lab test test-slow execute sync lint clean
+
+help:
+	@echo "make lab        set up .venv and open the course in JupyterLab"
+	@echo "make test       set up .venv and run every test and every notebook (strict nbval)"
+	@echo "make test-slow  multi-seed checks of the lessons' trained claims (not in CI)"
+	@echo "make execute    re-run lessons and store their outputs (NB=path for one)"
+	@echo "make sync       regenerate Colab badges and bootstrap cells from pyproject.toml"
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[test,gpu,lab]'
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Self-attention course (.venv)" >/dev/null
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	cp tools/jupyterlab_overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
+	MPLBACKEND=Agg $(PY) -c "import matplotlib.pyplot"  # builds matplotlib's font cache once, before any lesson
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lab: setup
+	$(VENV)/bin/jupyter lab --port $(PORT) notebooks/
+
+test: setup
+	$(PY) -m ruff check course_utils tests tools notebooks
+	$(PY) tools/nb.py check
+	$(PY) -m pytest -n 2 --dist loadfile --durations 30 tests notebooks $(NBVAL)
+
+test-slow: setup
+	$(PY) -m pytest -m slow tests
+
+execute: setup
+	$(PY) tools/nb.py execute $(NB)
+
+sync: setup
+	$(PY) tools/nb.py sync
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

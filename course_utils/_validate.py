@@ -1,0 +1,66 @@
+"""Input checks shared by the public functions: every error names the argument and the shape it got."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def shape_of(x) -> str:
+    """The shape of an array-like as text, e.g. '(3, 4)'; the type name when it has no shape."""
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        return type(x).__name__
+    return "(" + ", ".join(str(int(s)) for s in shape) + (",)" if len(shape) == 1 else ")")
+
+
+def as_matrix(x, name: str, ndim: int = 2, finite: bool = True, allow_empty: bool = False) -> np.ndarray:
+    """`x` as a float64 NumPy array of rank `ndim`, or a clear TypeError/ValueError naming `name`."""
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must be a NumPy array, got {type(x).__name__}")
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor: the reference works in NumPy
+        x = x.detach().cpu().numpy()
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and other junk
+        raise TypeError(f"{name} must be array-like, got {type(x).__name__}: {exc}") from exc
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {shape_of(arr)}")
+    if not allow_empty and arr.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {shape_of(arr)}")
+    arr = arr.astype(np.float64, copy=False)
+    if finite and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must hold finite values (no NaN or inf), got shape {shape_of(arr)}")
+    return arr
+
+
+def check_dim(actual: int, expected: int, what: str, names: Sequence[str], shapes: Sequence) -> None:
+    """Raise a ValueError when two sizes that must agree differ, quoting every shape involved."""
+    if actual != expected:
+        got = ", ".join(f"{n} {shape_of(s)}" for n, s in zip(names, shapes))
+        raise ValueError(f"{what} must match: got {got}")
+
+
+def check_positive_int(value, name: str) -> int:
+    """`value` as a positive int, or a clear error naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive int, got {type(value).__name__} {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value}")
+    return int(value)
+
+
+def check_scale(scale, d_k: int) -> float:
+    """The score scale: None means 1/sqrt(d_k) (as torch's SDPA); a finite positive number otherwise."""
+    if scale is None:
+        return 1.0 / float(np.sqrt(d_k))
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.floating, np.integer)):
+        raise TypeError(f"scale must be a number or None, got {type(scale).__name__}")
+    if not np.isfinite(scale) or scale <= 0:
+        raise ValueError(f"scale must be finite and positive, got {scale}")
+    return float(scale)
