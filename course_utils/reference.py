@@ -155,9 +155,7 @@ def sinusoidal_encoding(d_model: int, n_positions: int) -> np.ndarray:
     return E
 
 
-def online_softmax_attention(
-    Q, K, V, block: int = 16, scale: float | None = None, causal: bool = False
-) -> np.ndarray:
+def online_softmax_attention(Q, K, V, block: int = 16, scale: float | None = None, causal: bool = False) -> np.ndarray:
     """softmax attention computed over blocks of keys with a running max and sum (online softmax).
 
     Column convention: Q (d_k, N_q), K (d_k, N_k), V (d_v, N_k); returns (d_v, N_q), equal to

@@ -54,7 +54,7 @@ def badge_source(path: Path) -> str:
 
 
 def bootstrap_source() -> str:
-    return f'''{BOOTSTRAP_FIRST_LINE} (Colab opens a lesson alone);
+    return f"""{BOOTSTRAP_FIRST_LINE} (Colab opens a lesson alone);
 # a no-op in the course's own JupyterLab. It pins the torch already installed, so Colab's CUDA build survives.
 import importlib
 import importlib.util
@@ -71,7 +71,7 @@ if importlib.util.find_spec("course_utils") is None:
 
             pins.write(f"torch=={{version('torch')}}\\n")
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-c", pins.name, source], check=True)
-    importlib.invalidate_caches()'''
+    importlib.invalidate_caches()"""
 
 
 RUNTIME_SOURCE = """# NBVAL_IGNORE_OUTPUT
@@ -112,7 +112,11 @@ def synced(nb, path: Path) -> list[str]:
 def readme_synced(text: str) -> str:
     """README text with every Colab and repository link pointing at the current address."""
     slug = repository().removeprefix("https://github.com/")
-    text = re.sub(r"colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/[\w.-]+/", f"colab.research.google.com/github/{slug}/blob/{BRANCH}/", text)
+    text = re.sub(
+        r"colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/[\w.-]+/",
+        f"colab.research.google.com/github/{slug}/blob/{BRANCH}/",
+        text,
+    )
     return re.sub(r"https://github\.com/[\w.-]+/[\w.-]+?(?=[/.)\s\"'`]|$)", repository(), text)
 
 
@@ -165,7 +169,10 @@ def cmd_execute(paths: list[Path], timeout: int) -> int:
         synced(nb, path)
         print(f"executing {path.relative_to(ROOT)} ...", flush=True)
         client = NotebookClient(
-            nb, timeout=timeout, kernel_name="python3", record_timing=False,
+            nb,
+            timeout=timeout,
+            kernel_name="python3",
+            record_timing=False,
             resources={"metadata": {"path": str(path.parent)}},
         )
         client.execute()

@@ -62,7 +62,9 @@ class Exercise:
     seed: int = 0  # the cases' generator seed
 
     def _close(self, a, b) -> bool:
-        return a is not None and b is not None and a.shape == b.shape and np.allclose(a, b, atol=self.atol, rtol=self.rtol)
+        return (
+            a is not None and b is not None and a.shape == b.shape and np.allclose(a, b, atol=self.atol, rtol=self.rtol)
+        )
 
     def _diagnose(self, args: tuple, got: np.ndarray) -> Mistake | None:
         for mistake in self.mistakes:
@@ -94,7 +96,9 @@ class Exercise:
                 return Feedback(False, False, f"✏️  {self.name}: not answered yet.{hint}")
             except Exception as exc:  # the learner's bug, reported in words
                 return Feedback(
-                    False, True, f"❌ {self.name}: raised {type(exc).__name__}: {exc}\n   on inputs of shapes {_describe(args)}."
+                    False,
+                    True,
+                    f"❌ {self.name}: raised {type(exc).__name__}: {exc}\n   on inputs of shapes {_describe(args)}.",
                 )
             if got is None:
                 return Feedback(False, True, f"❌ {self.name}: returned None. Did you forget `return`?")
