@@ -14,7 +14,7 @@ from torch import nn
 
 from .attention import MultiHeadSelfAttention
 
-__all__ = ["Block", "Encoder", "tiny_transformer"]
+__all__ = ["Block", "Encoder", "tiny_transformer", "WindowMLP"]
 
 POOLS = ("none", "mean", "first", "last")
 
@@ -114,3 +114,25 @@ def tiny_transformer(
     make = attention or MultiHeadSelfAttention
     blocks = [Block(d_model, make(d_model, num_heads)) for _ in range(n_layers)]
     return Encoder(nn.Embedding(vocab_size, d_model), blocks, d_model, n_classes, pool=pool, position=position)
+
+
+class WindowMLP(nn.Module):
+    """A fully connected net over a fixed window: token t sees only tokens t-w .. t+w; (B, N) -> (B, N, C).
+
+    The lecture's foil: it labels each vector from its neighbourhood and cannot look further.
+    """
+
+    def __init__(self, vocab_size: int, n_classes: int, half_width: int, hidden: int = 64):
+        super().__init__()
+        if not isinstance(half_width, int) or half_width < 0:
+            raise ValueError(f"half_width must be a non-negative int, got {half_width!r}")
+        self.vocab_size, self.half_width = vocab_size, half_width
+        window = 2 * half_width + 1
+        self.net = nn.Sequential(nn.Linear(window * vocab_size, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
+
+    def forward(self, x) -> torch.Tensor:
+        w = self.half_width
+        onehot = nn.functional.one_hot(x, self.vocab_size).float()  # (B, N) -> (B, N, V)
+        padded = nn.functional.pad(onehot, (0, 0, w, w))  # zeros beyond the ends: (B, N + 2w, V)
+        windows = padded.unfold(1, 2 * w + 1, 1)  # (B, N, V, 2w + 1)
+        return self.net(windows.flatten(2))  # (B, N, V * (2w + 1)) -> (B, N, C)

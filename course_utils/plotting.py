@@ -33,7 +33,6 @@ def heatmap(
         fig, ax = plt.subplots(figsize=(1.0 + 0.45 * m.shape[1], 0.8 + 0.4 * m.shape[0]) if annotate else None)
     else:
         fig = ax.figure
-    finite = m[np.isfinite(m)]
     image = ax.imshow(np.where(np.isfinite(m), m, np.nan), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     for labels, set_ticks, set_labels, n in (
         (col_labels, ax.set_xticks, ax.set_xticklabels, m.shape[1]),
@@ -45,10 +44,11 @@ def heatmap(
             set_ticks(range(n))
             set_labels(labels)
     if annotate:
-        mid = (finite.min() + finite.max()) / 2 if finite.size else 0.0
         for (i, j), value in np.ndenumerate(m):
             text = "-inf" if np.isneginf(value) else format(value, fmt)
-            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if value < mid else "black")
+            r, g, b, _ = image.cmap(image.norm(value)) if np.isfinite(value) else (1, 1, 1, 1)
+            dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5  # text in the colour that reads on this cell
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black")
     if title:
         ax.set_title(title)
     if xlabel:
@@ -159,8 +159,8 @@ def bubble_chart(
     ax.set_ylabel(ylabel)
     if logx:
         ax.set_xscale("log")
-    if title:
-        ax.set_title(title + (f" (bubble area = {size_label})" if size_label else ""))
+    note = f"bubble area = {size_label}" if size_label else ""
+    ax.set_title(f"{title} ({note})" if title and note else title or note)
     ax.grid(True, alpha=0.3)
     ax.margins(0.15)
     return fig, ax

@@ -81,7 +81,7 @@ def train_classifier(
         optimiser.step()
         losses.append(loss.item())
         if len(losses) % 25 == 0:
-            bar.set_postfix(loss=f"{sum(losses[-25:]) / 25:.3f}")
+            bar.set_postfix(loss=f"{sum(losses[-25:]) / 25:.3f}", refresh=False)
     model.eval()
     return losses
 

@@ -66,13 +66,23 @@ class Exercise:
             a is not None and b is not None and a.shape == b.shape and np.allclose(a, b, atol=self.atol, rtol=self.rtol)
         )
 
-    def _diagnose(self, args: tuple, got: np.ndarray) -> Mistake | None:
-        for mistake in self.mistakes:
+    def _matches(self, fn: Callable, args: tuple, got: np.ndarray) -> bool:
+        """Whether `fn` returns `got` on `args`."""
+        try:
+            return self._close(got, _as_array(fn(*copy.deepcopy(args))))
+        except Exception:  # a mistake that cannot apply to this case
+            return False
+
+    def _diagnose(self, fn: Callable, cases: list[tuple]) -> Mistake | None:
+        """The first known mistake that reproduces the learner's output on every case."""
+        outputs = []
+        for args in cases:
             try:
-                wrong = _as_array(mistake.wrong(*copy.deepcopy(args)))
-            except Exception:  # a mistake that cannot apply to this case
-                continue
-            if self._close(got, wrong):
+                outputs.append(_as_array(fn(*copy.deepcopy(args))))
+            except Exception:
+                return None
+        for mistake in self.mistakes:
+            if all(self._matches(mistake.wrong, args, out) for args, out in zip(cases, outputs)):
                 return mistake
         return None
 
@@ -103,7 +113,9 @@ class Exercise:
             if got is None:
                 return Feedback(False, True, f"❌ {self.name}: returned None. Did you forget `return`?")
             got = _as_array(got)
-            mistake = self._diagnose(args, got)
+            if got.shape == expected.shape and self._close(got, expected):
+                continue
+            mistake = self._diagnose(fn, cases)
             if mistake is not None:
                 return Feedback(False, True, f"❌ {self.name}: {mistake.name}. {mistake.explanation}", mistake.name)
             if got.shape != expected.shape:
@@ -114,13 +126,12 @@ class Exercise:
                     f"❌ {self.name}: returned shape {shape_of(got)}, expected {shape_of(expected)} "
                     f"(inputs of shapes {_describe(args)}).{extra}",
                 )
-            if not self._close(got, expected):
-                err = np.abs(got - expected)
-                where = np.unravel_index(np.nanargmax(np.where(np.isnan(err), np.inf, err)), err.shape)
-                return Feedback(
-                    False,
-                    True,
-                    f"❌ {self.name}: wrong values on case {n} (inputs of shapes {_describe(args)}): at index "
-                    f"{tuple(int(i) for i in where)} got {got[where]:.4g}, expected {expected[where]:.4g}.",
-                )
+            err = np.abs(got - expected)
+            where = np.unravel_index(np.nanargmax(np.where(np.isnan(err), np.inf, err)), err.shape)
+            return Feedback(
+                False,
+                True,
+                f"❌ {self.name}: wrong values on case {n} (inputs of shapes {_describe(args)}): at index "
+                f"{tuple(int(i) for i in where)} got {got[where]:.4g}, expected {expected[where]:.4g}.",
+            )
         return Feedback(True, True, f"✅ {self.name}: correct on all {len(cases)} test cases.")
