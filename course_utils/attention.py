@@ -67,8 +67,12 @@ def _scores(q, k, attn_mask, is_causal, scale) -> torch.Tensor:
     _check_qkv(q, k, k)
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
-    elif isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
+    elif isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)):
+        raise TypeError(f"scale must be a number or None, got {type(scale).__name__}")
+    elif not math.isfinite(scale):
         raise ValueError(f"scale must be a finite number or None, got {scale!r}")
+    else:
+        scale = float(scale)
     n_q, n_k = q.shape[-2], k.shape[-2]
     scores = (q @ k.transpose(-2, -1)) * scale  # (..., N_q, d) @ (..., d, N_k) -> (..., N_q, N_k)
     if is_causal:
@@ -79,11 +83,16 @@ def _scores(q, k, attn_mask, is_causal, scale) -> torch.Tensor:
         if not isinstance(attn_mask, torch.Tensor):
             raise TypeError(f"attn_mask must be a torch.Tensor or None, got {type(attn_mask).__name__}")
         try:
-            torch.broadcast_shapes(attn_mask.shape, scores.shape)
+            fits = torch.broadcast_shapes(attn_mask.shape, scores.shape) == scores.shape
         except RuntimeError:
+            fits = False
+        if not fits:  # a mask may not add dimensions: torch's SDPA refuses it too
+            hint = ""
+            if attn_mask.ndim == 4:
+                hint = " (for 3-D inputs (B, N, d) take padding_mask(...)[:, 0], shape (B, 1, n))"
             raise ValueError(
-                f"attn_mask must broadcast to the scores' shape {shape_of(scores)}, got {shape_of(attn_mask)}"
-            ) from None
+                f"attn_mask must broadcast to the scores' shape {shape_of(scores)}, got {shape_of(attn_mask)}{hint}"
+            )
         if attn_mask.dtype == torch.bool:
             scores = scores.masked_fill(~attn_mask, float("-inf"))
         elif attn_mask.is_floating_point():
@@ -141,10 +150,10 @@ def padding_mask(lengths, n: int) -> torch.Tensor:
     """(B, 1, 1, n) bool, True at real tokens (position < length): broadcasts over heads and queries."""
     n = _check_size(n, "n")
     lengths = torch.as_tensor(lengths)
+    if lengths.ndim == 1 and len(lengths) == 0:  # checked first: an empty list becomes a float tensor
+        raise ValueError("lengths must hold at least one sequence length, got an empty sequence")
     if lengths.ndim != 1 or lengths.is_floating_point() or lengths.dtype == torch.bool:
         raise ValueError(f"lengths must be a 1-D sequence of ints, got shape {shape_of(lengths)} ({lengths.dtype})")
-    if len(lengths) == 0:
-        raise ValueError("lengths must hold at least one sequence length, got an empty sequence")
     if (lengths < 0).any() or (lengths > n).any():
         raise ValueError(f"lengths must lie in [0, n={n}], got {lengths.tolist()}")
     real = torch.arange(n)[None, :] < lengths[:, None]  # (B, n)
@@ -236,6 +245,8 @@ class MultiHeadSelfAttention(nn.Module):
         _check_tensor(x, "x", min_ndim=3)
         if x.ndim != 3 or x.shape[-1] != self.d_model:
             raise ValueError(f"x must have shape (B, N, d_model={self.d_model}), got {shape_of(x)}")
+        if x.dtype != self.in_proj.weight.dtype:
+            raise TypeError(f"x has dtype {x.dtype} but the weights are {self.in_proj.weight.dtype}: convert one")
         B, N, _ = x.shape
         qkv = self.in_proj(x)  # (B, N, D) @ (D, 3D) -> (B, N, 3D)
         qkv = qkv.view(B, N, 3, self.num_heads, self.d_head)  # (B, N, 3, H, d)
@@ -244,6 +255,11 @@ class MultiHeadSelfAttention(nn.Module):
 
     def merge_heads(self, heads) -> torch.Tensor:
         """heads (B, H, N, d) -> (B, N, D), the concatenation [b^{i,1}; ...; b^{i,H}] per token."""
+        _check_tensor(heads, "heads", min_ndim=4, finite=False)
+        if heads.ndim != 4 or heads.shape[1] != self.num_heads or heads.shape[-1] != self.d_head:
+            raise ValueError(
+                f"heads must have shape (B, H={self.num_heads}, N, d={self.d_head}), got {shape_of(heads)}"
+            )
         B, H, N, d = heads.shape
         return heads.transpose(1, 2).reshape(B, N, H * d)  # (B, H, N, d) -> (B, N, H, d) -> (B, N, D)
 
