@@ -62,33 +62,41 @@ class Exercise:
     seed: int = 0  # the cases' generator seed
 
     def _close(self, a, b) -> bool:
+        """Same shape and values; NaN matches NaN (a naive softmax's overflow is a mistake to name)."""
         return (
-            a is not None and b is not None and a.shape == b.shape and np.allclose(a, b, atol=self.atol, rtol=self.rtol)
+            a is not None
+            and b is not None
+            and a.shape == b.shape
+            and np.allclose(a, b, atol=self.atol, rtol=self.rtol, equal_nan=True)
         )
 
-    def _matches(self, fn: Callable, args: tuple, got: np.ndarray) -> bool:
-        """Whether `fn` returns `got` on `args`."""
+    @staticmethod
+    def _outcome(fn: Callable, args: tuple) -> np.ndarray | None:
+        """fn's output on args as an array, or None when it raises."""
         try:
-            return self._close(got, _as_array(fn(*copy.deepcopy(args))))
-        except Exception:  # a mistake that cannot apply to this case
-            return False
+            return _as_array(fn(*copy.deepcopy(args)))
+        except Exception:
+            return None
 
     def _diagnose(self, fn: Callable, cases: list[tuple]) -> Mistake | None:
-        """The first known mistake that reproduces the learner's output on every case."""
-        outputs = []
-        for args in cases:
-            try:
-                outputs.append(_as_array(fn(*copy.deepcopy(args))))
-            except Exception:
-                return None
+        """The first known mistake that behaves as the learner's function on every case.
+
+        Behaving the same means the same output, or both raising (transposed (d_k, d_in) weights only run
+        when d_k == d_in: on the other cases the mistake and the learner's function both fail).
+        """
+        outcomes = [self._outcome(fn, args) for args in cases]
+        if all(out is None for out in outcomes):
+            return None
         for mistake in self.mistakes:
-            if all(self._matches(mistake.wrong, args, out) for args, out in zip(cases, outputs)):
+            wrongs = (self._outcome(mistake.wrong, args) for args in cases)
+            if all((out is None and w is None) or self._close(out, w) for out, w in zip(outcomes, wrongs)):
                 return mistake
         return None
 
     def check(self, fn: Callable, verbose: bool = True) -> Feedback:
         """Run `fn` on every case; print and return the verdict."""
-        feedback = self._check(fn)
+        with np.errstate(all="ignore"):  # the learner's overflow is diagnosed in words, not warned on stderr
+            feedback = self._check(fn)
         if verbose:
             print(feedback.message)
         return feedback

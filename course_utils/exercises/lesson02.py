@@ -9,15 +9,12 @@ Scores are unscaled here (`scale=1.0`, the slide's alpha = q . k); lesson 04 add
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 
 from .. import reference as ref
-from .base import Exercise, Feedback, Mistake, _as_array
+from .base import Exercise, Feedback, Mistake
 
 __all__ = [
-    "LessonExercise",
     "SOFTMAX",
     "DOT_PRODUCT_SCORES",
     "ADDITIVE_SCORES",
@@ -25,49 +22,6 @@ __all__ = [
     "check_dot_product_scores",
     "check_additive_scores",
 ]
-
-
-class LessonExercise(Exercise):
-    """An Exercise for lessons 02-04: NaN equals NaN when matching a mistake, and NumPy's warnings stay quiet.
-
-    A naive softmax returns NaN where exp overflows, and a masked softmax returns NaN on fully masked rows:
-    both are mistakes to name, so they are compared with equal_nan. The reference never returns NaN.
-    """
-
-    def _close(self, a, b) -> bool:
-        return (
-            a is not None
-            and b is not None
-            and a.shape == b.shape
-            and np.allclose(a, b, atol=self.atol, rtol=self.rtol, equal_nan=True)
-        )
-
-    def _check(self, fn) -> Feedback:
-        with np.errstate(all="ignore"):  # the learner's overflow is diagnosed in words, not warned on stderr
-            return super()._check(fn)
-
-    @staticmethod
-    def _outcome(fn, args: tuple):
-        """fn's output on args as an array, or None when it raises."""
-        try:
-            return _as_array(fn(*copy.deepcopy(args)))
-        except Exception:
-            return None
-
-    def _diagnose(self, fn, cases: list[tuple]) -> Mistake | None:
-        """The first mistake that behaves as the learner's function on every case: the same output, or both raise.
-
-        Transposed (d_k, d_in) weights only run when d_k == d_in; on the other cases both raise, which is
-        part of the match.
-        """
-        outcomes = [self._outcome(fn, args) for args in cases]
-        if all(out is None for out in outcomes):
-            return None
-        for mistake in self.mistakes:
-            wrongs = (self._outcome(mistake.wrong, args) for args in cases)
-            if all((out is None and w is None) or self._close(out, w) for out, w in zip(outcomes, wrongs)):
-                return mistake
-        return None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -88,7 +42,7 @@ def _softmax_cases(rng: np.random.Generator) -> list[tuple]:
     ]
 
 
-SOFTMAX = LessonExercise(
+SOFTMAX = Exercise(
     name="softmax over each column",
     reference=lambda x: ref.softmax(x, axis=0),
     cases=_softmax_cases,
@@ -139,7 +93,7 @@ def _dot(I, Wq, Wk, scale=1.0, keys=None, transposed=False):
     return scale * (Q.T @ K if transposed else K.T @ Q)  # (N, N)
 
 
-DOT_PRODUCT_SCORES = LessonExercise(
+DOT_PRODUCT_SCORES = Exercise(
     name="dot-product scores",
     reference=lambda I, Wq, Wk: ref.dot_product_scores(I, Wq, Wk, scale=1.0),
     cases=lambda rng: _score_cases(rng, with_w=False),
@@ -188,7 +142,7 @@ def _additive(I, Wq, Wk, w, keys=None, squash=np.tanh, transposed=False):
     return A.T if transposed else A
 
 
-ADDITIVE_SCORES = LessonExercise(
+ADDITIVE_SCORES = Exercise(
     name="additive scores",
     reference=ref.additive_scores,
     cases=lambda rng: _score_cases(rng, with_w=True),

@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import reference as ref
-from .base import Feedback, Mistake
-from .lesson02 import LessonExercise
+from .base import Exercise, Feedback, Mistake
 
 __all__ = ["OUTPUT_FOR_QUERY", "ALL_OUTPUTS", "check_output_for_query", "check_all_outputs"]
 
@@ -70,7 +69,7 @@ def _for_query(outputs):
     return lambda I, Wq, Wk, Wv, j: outputs(I, Wq, Wk, Wv)[:, j]
 
 
-OUTPUT_FOR_QUERY = LessonExercise(
+OUTPUT_FOR_QUERY = Exercise(
     name="b^j for one query",
     reference=lambda I, Wq, Wk, Wv, j: ref.self_attention_loop(I, Wq, Wk, Wv, scale=1.0)[:, j],
     cases=lambda rng: _cases(rng, with_j=True),
@@ -85,7 +84,7 @@ def check_output_for_query(fn) -> Feedback:
     return OUTPUT_FOR_QUERY.check(fn)
 
 
-ALL_OUTPUTS = LessonExercise(
+ALL_OUTPUTS = Exercise(
     name="all outputs b^1 ... b^N",
     reference=lambda I, Wq, Wk, Wv: ref.self_attention_loop(I, Wq, Wk, Wv, scale=1.0),
     cases=lambda rng: _cases(rng, with_j=False),

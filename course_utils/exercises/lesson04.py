@@ -12,8 +12,7 @@ import torch
 
 from .. import attention as att
 from .. import reference as ref
-from .base import Feedback, Mistake
-from .lesson02 import LessonExercise
+from .base import Exercise, Feedback, Mistake
 
 __all__ = [
     "SELF_ATTENTION_MATRIX",
@@ -50,7 +49,7 @@ _SCALE = (
 )
 _WQ_KEYS = ("used W^q for the keys", "Keys have their own matrix: k^i = W^k a^i.")
 
-SELF_ATTENTION_MATRIX = LessonExercise(
+SELF_ATTENTION_MATRIX = Exercise(
     name="self-attention, matrix form",
     reference=lambda I, Wq, Wk, Wv: ref.self_attention_matrix(I, Wq, Wk, Wv),
     cases=_weights_cases,
@@ -102,7 +101,7 @@ def _row_cases(rng: np.random.Generator) -> list[tuple]:
     return [(I.T.copy(), Wq, Wk, Wv) for I, Wq, Wk, Wv in _weights_cases(rng)]  # X = I^T: (N, d_in)
 
 
-ROW_ATTENTION = LessonExercise(
+ROW_ATTENTION = Exercise(
     name="self-attention, row convention",
     reference=lambda X, Wq, Wk, Wv: ref.self_attention_matrix(X.T, Wq, Wk, Wv).T,
     cases=_row_cases,
@@ -168,7 +167,7 @@ def _with_and_without_empty_rows(name: str, explanation: str, **change) -> tuple
     )
 
 
-MASKED_ATTENTION = LessonExercise(
+MASKED_ATTENTION = Exercise(
     name="masked attention",
     reference=lambda q, k, v, mask: att.scaled_dot_product_attention(q, k, v, attn_mask=mask),
     cases=_masked_cases,
