@@ -1,0 +1,491 @@
+"""Benchmark: the course's flash-attention kernel vs torch SDPA (each backend) vs naive attention.
+
+    python -m course_utils.bench                 # the full sweep on a GPU; a small one on a CPU (it says so)
+    python -m course_utils.bench --quick         # a few GPU cells (about a minute)
+    python -m course_utils.bench --out DIR       # where the JSON and the plot go (default: bench_results)
+
+Every implementation is first checked against an fp32 reference on a slice of the same inputs (one batch,
+up to two heads); a wrong one is reported as "wrong" and not timed. Each row records which backend actually
+ran (the course's `attention` may fall back). Reported per cell: milliseconds, TFLOP/s (forward
+4*B*H*N^2*d FLOPs, half that when causal; forward+backward 3.5x the forward), the ratio to SDPA's flash
+backend and to the best SDPA backend, and the peak memory the call allocates beyond its inputs (GPU only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+__all__ = [
+    "Case",
+    "Sweep",
+    "GPU_SWEEP",
+    "QUICK_SWEEP",
+    "CPU_SWEEP",
+    "naive_attention",
+    "implementations",
+    "check_implementation",
+    "run",
+    "format_table",
+    "plot",
+    "main",
+]
+
+DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+# Largest allowed error of an implementation, relative to the largest |value| of the fp32 reference.
+CHECK_TOL = {"float16": 2e-2, "bfloat16": 6e-2, "float32": 2e-3}
+MODES = ("fwd", "fwd+bwd")
+
+
+@dataclass(frozen=True)
+class Case:
+    dtype: str  # "float16", "bfloat16" or "float32"
+    batch: int  # B
+    heads: int  # H
+    n: int  # N tokens
+    head_dim: int  # d
+    causal: bool  # top-left causal mask
+
+    def flops(self, mode: str) -> float:
+        """Matmul FLOPs: 2 matmuls of 2*N*N*d per (batch, head) forward, halved when causal; bwd = 2.5x fwd."""
+        fwd = 4.0 * self.batch * self.heads * self.n * self.n * self.head_dim * (0.5 if self.causal else 1.0)
+        return fwd if mode == "fwd" else 3.5 * fwd
+
+
+@dataclass(frozen=True)
+class Sweep:
+    dtypes: tuple[str, ...] = ("float16", "bfloat16")  # input dtypes
+    head_dims: tuple[int, ...] = (64, 128)  # d
+    ns: tuple[int, ...] = (1024, 4096, 16384)  # sequence lengths N
+    causal: tuple[bool, ...] = (False, True)  # masks
+    tokens: int = 16384  # B * N, constant over the sweep
+    width: int = 2048  # H * d, constant over the sweep
+    modes: tuple[str, ...] = MODES  # forward only, forward + backward
+    label: str = "GPU sweep"  # printed in the header
+
+    def cases(self) -> list[Case]:
+        out = []
+        for dtype in self.dtypes:
+            for d in self.head_dims:
+                for n in self.ns:
+                    for causal in self.causal:
+                        out.append(Case(dtype, max(1, self.tokens // n), max(1, self.width // d), n, d, causal))
+        return out
+
+
+GPU_SWEEP = Sweep()  # the issue's sweep: {fp16, bf16} x {64, 128} x {1k, 4k, 16k} x {causal, not}
+QUICK_SWEEP = Sweep(dtypes=("bfloat16",), head_dims=(64, 128), ns=(4096,), label="quick GPU sweep")
+CPU_SWEEP = Sweep(
+    dtypes=("float32",), head_dims=(32,), ns=(64, 128), tokens=256, width=64,
+    label="small CPU sweep (no GPU: timings say nothing about GPUs)",
+)
+
+
+def naive_attention(q, k, v, causal: bool = False, scale: float | None = None) -> torch.Tensor:
+    """softmax(q k^T * scale) v with the full (B, H, N, N) score matrix, in the inputs' dtype."""
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    scores = (q @ k.transpose(-2, -1)) * scale  # (B, H, N, d) @ (B, H, d, N) -> (B, H, N, N)
+    if causal:
+        n = q.shape[-2]
+        future = torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1)
+        scores = scores.masked_fill(future, float("-inf"))
+    return torch.softmax(scores, dim=-1) @ v  # (B, H, N, N) @ (B, H, N, d) -> (B, H, N, d)
+
+
+@dataclass(frozen=True)
+class Impl:
+    fn: Callable  # (q, k, v, causal) -> out
+    ran: Callable  # (q) -> the name of what actually runs for inputs like q
+
+
+def _sdpa(backend_name: str) -> Impl:
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    backend = getattr(SDPBackend, backend_name)
+
+    def fn(q, k, v, causal):
+        with sdpa_kernel(backend):
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+
+    return Impl(fn, lambda q: f"torch SDPA {backend_name.lower()}")
+
+
+def _course() -> Impl:
+    from . import gpu
+
+    def ran(q):
+        cap = gpu._capability(q.device)
+        return gpu.choose_backend(cap, q.dtype, q.shape[-1]).backend
+
+    def fn(q, k, v, causal):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the fallback is recorded by `ran` instead
+            return gpu.attention(q, k, v, causal=causal)
+
+    return Impl(fn, ran)
+
+
+def _course_interpreter() -> Impl:
+    from . import gpu
+
+    return Impl(lambda q, k, v, causal: gpu.flash_attention(q, k, v, causal=causal), lambda q: "triton interpreter")
+
+
+def implementations(device: torch.device) -> dict[str, Impl]:
+    """What the benchmark compares on `device`: the course's kernel, SDPA's backends, naive attention."""
+    impls = {"course": _course()}
+    if device.type == "cpu":
+        from . import gpu
+
+        if gpu.INTERPRET and gpu.TRITON_AVAILABLE:
+            impls["course-interpreter"] = _course_interpreter()
+    for name in ("FLASH_ATTENTION", "CUDNN_ATTENTION", "EFFICIENT_ATTENTION", "MATH"):
+        impls[f"sdpa-{name.split('_')[0].lower()}"] = _sdpa(name)
+    impls["naive"] = Impl(lambda q, k, v, causal: naive_attention(q, k, v, causal), lambda q: "naive (N x N scores)")
+    return impls
+
+
+def _inputs(case: Case, device: torch.device, seed: int = 0):
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    shape = (case.batch, case.heads, case.n, case.head_dim)
+    dtype = DTYPES[case.dtype]
+    return [torch.randn(shape, generator=g).to(device=device, dtype=dtype) for _ in range(4)]  # q, k, v, dO
+
+
+def check_implementation(fn: Callable, q, k, v, do, causal: bool, mode: str) -> float:
+    """Largest error of fn's output (and gradients, for fwd+bwd) vs the fp32 reference, relative to its max."""
+    from .attention import scaled_dot_product_attention as reference
+
+    ref_dtype = torch.float64 if q.device.type == "cpu" else torch.float32
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        errs = []
+        grad = mode == "fwd+bwd"
+        a = [t.detach().clone().requires_grad_(grad) for t in (q, k, v)]
+        b = [t.detach().to(ref_dtype).requires_grad_(grad) for t in (q, k, v)]
+        out_a, out_b = fn(*a, causal), reference(*b, is_causal=causal)
+        pairs = [(out_a, out_b)]
+        if grad:
+            out_a.backward(do)
+            out_b.backward(do.to(ref_dtype))
+            pairs += [(x.grad, y.grad) for x, y in zip(a, b)]
+        for x, y in pairs:
+            if x is None or x.shape != y.shape:
+                return float("inf")
+            scale = y.abs().max().clamp_min(1e-6)
+            errs.append(((x.detach().to(ref_dtype) - y.detach()).abs().max() / scale).item())
+        return max(errs) if all(math.isfinite(e) for e in errs) else float("inf")
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+
+
+def _time_ms(fn: Callable, device: torch.device, grads: Sequence[torch.Tensor] = (), rep_ms: int = 100) -> float:
+    """Median milliseconds of fn (GPU: triton's do_bench over about rep_ms, else CUDA events; CPU: min of 5 runs)."""
+    if device.type == "cuda":
+        try:
+            from triton.testing import do_bench
+
+            return float(do_bench(fn, warmup=max(5, rep_ms // 4), rep=rep_ms, grad_to_none=list(grads) or None))
+        except ImportError:
+            pass
+        fn()
+        times = []
+        for _ in range(10):
+            for g in grads:
+                g.grad = None
+            start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            stop.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(stop))
+        return sorted(times)[len(times) // 2]
+    fn()
+    best = float("inf")
+    for _ in range(5):
+        for g in grads:
+            g.grad = None
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best * 1e3
+
+
+def _peak_extra_bytes(fn: Callable, device: torch.device) -> int | None:
+    if device.type != "cuda":
+        return None
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    base = torch.cuda.memory_allocated(device)
+    fn()
+    torch.cuda.synchronize(device)
+    return int(torch.cuda.max_memory_allocated(device) - base)
+
+
+def _naive_fits(case: Case, mode: str, device: torch.device) -> bool:
+    if device.type != "cuda":
+        return True
+    element = torch.finfo(DTYPES[case.dtype]).bits // 8
+    need = case.batch * case.heads * case.n * case.n * element * (3 if mode == "fwd" else 6)
+    free, _ = torch.cuda.mem_get_info(device)
+    return need < 0.8 * free
+
+
+@dataclass
+class Result:
+    impl: str  # name in the sweep
+    ran: str  # what actually ran
+    mode: str  # "fwd" or "fwd+bwd"
+    case: dict  # the Case's fields
+    status: str  # "ok", "wrong", "unavailable", "skipped: ...", "error: ..."
+    check_error: float | None = None  # max error vs the fp32 reference, relative to its max
+    ms: float | None = None  # median (GPU) or best (CPU) time
+    tflops: float | None = None  # FLOPs / time
+    extra_bytes: int | None = None  # peak allocation beyond the inputs (GPU)
+    ratios: dict = field(default_factory=dict)  # vs sdpa-flash and the best SDPA backend
+
+
+def _bench_one(
+    name: str, impl: Impl, case: Case, mode: str, device: torch.device, check: bool, rep_ms: int
+) -> Result:
+    q, k, v, do = _inputs(case, device)
+    res = Result(name, impl.ran(q), mode, asdict(case), "ok")
+    if name == "naive" and not _naive_fits(case, mode, device):
+        res.status = "skipped: the N x N scores do not fit in memory"
+        return res
+    if name == "course-interpreter" and case.n > 256:
+        res.status = "skipped: the interpreter is for tiny inputs"
+        return res
+    grad = mode == "fwd+bwd"
+    q, k, v = (t.requires_grad_(grad) for t in (q, k, v))
+
+    def call():
+        if grad:
+            impl.fn(q, k, v, case.causal).backward(do)
+        else:
+            with torch.no_grad():
+                impl.fn(q, k, v, case.causal)
+
+    sl = (slice(0, 1), slice(0, min(2, case.heads)))  # the check runs on one batch, two heads
+    try:
+        if device.type == "cuda":  # compile and autotune on the full-size inputs, not on the check's slice
+            call()
+            q.grad = k.grad = v.grad = None
+        err = check_implementation(impl.fn, q[sl], k[sl], v[sl], do[sl], case.causal, mode) if check else None
+    except RuntimeError as exc:  # an SDPA backend that does not exist for these inputs
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        lower = text.lower()
+        absent = "no available kernel" in lower or "no viable backend" in lower  # torch's two wordings
+        res.status = "unavailable" if absent else f"error: {text[:120]}"
+        return res
+    res.check_error = err
+    if err is not None and not err <= CHECK_TOL[case.dtype]:
+        res.status = "wrong"
+        return res
+    try:
+        res.extra_bytes = _peak_extra_bytes(call, device)
+        res.ms = _time_ms(call, device, grads=(q, k, v) if grad else (), rep_ms=rep_ms)
+    except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
+        res.status = f"error: {str(exc).splitlines()[0][:120]}"
+        return res
+    res.tflops = case.flops(mode) / (res.ms * 1e-3) / 1e12
+    return res
+
+
+def _add_ratios(results: list[Result]) -> None:
+    groups: dict = {}
+    for r in results:
+        groups.setdefault((json.dumps(r.case, sort_keys=True), r.mode), []).append(r)
+    for rows in groups.values():
+        ok = {r.impl: r.tflops for r in rows if r.status == "ok" and r.tflops}
+        sdpa = {k: v for k, v in ok.items() if k.startswith("sdpa-")}
+        best = max(sdpa.values()) if sdpa else None
+        for r in rows:
+            if r.status != "ok" or not r.tflops:
+                continue
+            if "sdpa-flash" in ok:
+                r.ratios["vs_sdpa_flash"] = r.tflops / ok["sdpa-flash"]
+            if best:
+                r.ratios["vs_best_sdpa"] = r.tflops / best
+
+
+def run(
+    sweep: Sweep | None = None,
+    impls: Mapping[str, Impl] | None = None,
+    device: torch.device | str | None = None,
+    check: bool = True,
+    log: Callable[[str], None] | None = print,
+    rep_ms: int = 100,
+    checkpoint: Callable[[list[Result]], None] | None = None,
+) -> list[Result]:
+    """Check then time every implementation on every case and mode of the sweep; returns one Result each.
+
+    rep_ms: GPU timing budget per measurement. checkpoint: called with the results so far after each case.
+    """
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    sweep = sweep or (GPU_SWEEP if device.type == "cuda" else CPU_SWEEP)
+    impls = dict(impls) if impls is not None else implementations(device)
+    results = []
+    for case in sweep.cases():
+        for mode in sweep.modes:
+            for name, impl in impls.items():
+                res = _bench_one(name, impl, case, mode, device, check, rep_ms)
+                results.append(res)
+                if log:
+                    t = f"{res.tflops:8.2f} TFLOP/s" if res.tflops else res.status
+                    where = f"{case.dtype:9s} d={case.head_dim:<4d} N={case.n:<6d} causal={case.causal!s:5s}"
+                    log(f"{where} {mode:8s} {name:20s} {t}")
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+        if checkpoint is not None:
+            _add_ratios(results)
+            checkpoint(results)
+    _add_ratios(results)
+    return results
+
+
+def format_table(results: Sequence[Result]) -> str:
+    """One line per result: case, mode, implementation, what ran, TFLOP/s, ratios, extra memory."""
+    head = (
+        f"{'dtype':9s} {'d':>4s} {'N':>6s} {'causal':6s} {'mode':8s} {'impl':19s} {'ran':28s} "
+        f"{'ms':>9s} {'TFLOP/s':>8s} {'/flash':>7s} {'/best':>7s} {'extra MiB':>10s}  status"
+    )
+    lines = [head, "-" * len(head)]
+    for r in results:
+        c = r.case
+        fmt = lambda x, f: format(x, f) if x is not None else "-"
+        mib = r.extra_bytes / 2**20 if r.extra_bytes is not None else None
+        lines.append(
+            f"{c['dtype']:9s} {c['head_dim']:4d} {c['n']:6d} {c['causal']!s:6s} {r.mode:8s} {r.impl:19s} "
+            f"{r.ran[:28]:28s} "
+            f"{fmt(r.ms, '9.3f'):>9s} {fmt(r.tflops, '8.2f'):>8s} {fmt(r.ratios.get('vs_sdpa_flash'), '7.2f'):>7s} "
+            f"{fmt(r.ratios.get('vs_best_sdpa'), '7.2f'):>7s} {fmt(mib, '10.1f'):>10s}  {r.status}"
+        )
+    return "\n".join(lines)
+
+
+def plot(results: Sequence[Result], path: str | Path | None = None):
+    """TFLOP/s vs N, one panel per (mode, dtype, d); solid lines full attention, dashed causal. Returns (fig, axes)."""
+    import matplotlib.pyplot as plt
+
+    panels = sorted(
+        {(r.mode, r.case["dtype"], r.case["head_dim"]) for r in results}, key=lambda p: (MODES.index(p[0]), p[1], p[2])
+    )
+    cols = max(1, len({p[1:] for p in panels}))
+    rows = max(1, len({p[0] for p in panels}))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    impls = list(dict.fromkeys(r.impl for r in results))
+    colors = {name: plt.cm.tab10(i % 10) for i, name in enumerate(impls)}
+    ran = {name: sorted({r.ran for r in results if r.impl == name}) for name in impls}
+    labels = {name: f"{name} (ran {', '.join(ran[name])})" if name == "course" else name for name in impls}
+    col_of = {p: i for i, p in enumerate(sorted({p[1:] for p in panels}))}
+    row_of = {m: i for i, m in enumerate(sorted({p[0] for p in panels}, key=MODES.index))}
+    for mode, dtype, d in panels:
+        ax = axes[row_of[mode]][col_of[(dtype, d)]]
+        for name in impls:
+            for causal, style in ((False, "-"), (True, "--")):
+                pts = sorted(
+                    (r.case["n"], r.tflops) for r in results
+                    if r.impl == name and r.mode == mode and r.case["dtype"] == dtype and r.case["head_dim"] == d
+                    and r.case["causal"] == causal and r.tflops
+                )
+                if pts:
+                    ax.plot(*zip(*pts), style, marker="o", color=colors[name], label=None if causal else labels[name])
+        ax.set_xscale("log", base=2)
+        ax.set_title(f"{mode}, {dtype}, d={d}", fontsize=10)
+        ax.set_xlabel("N (tokens)")
+        ax.set_ylabel("TFLOP/s")
+        ax.grid(True, alpha=0.3)
+    axes[0][0].legend(fontsize=7, title="solid: full, dashed: causal", title_fontsize=7)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig, axes
+
+
+def _meta(device: torch.device, sweep: Sweep) -> dict:
+    meta = {
+        "sweep": sweep.label,
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"CPU ({platform.processor() or platform.machine()})",
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    try:
+        import triton
+
+        meta["triton"] = triton.__version__
+    except ImportError:
+        meta["triton"] = None
+    if device.type == "cuda":
+        meta["capability"] = list(torch.cuda.get_device_capability(device))
+    return meta
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("bench_results"), help="folder for bench.json and bench.png")
+    parser.add_argument("--quick", action="store_true", help="a few GPU cells instead of the full sweep")
+    parser.add_argument("--cpu", action="store_true", help="the small CPU sweep, even with a GPU")
+    parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    parser.add_argument("--impls", default="", help="comma-separated subset, e.g. course,sdpa-flash,naive")
+    parser.add_argument("--rep-ms", type=int, default=100, help="GPU timing budget per measurement (ms)")
+    args = parser.parse_args(argv)
+    cuda = torch.cuda.is_available() and not args.cpu
+    if not torch.cuda.is_available():  # the kernel can only run in Triton's interpreter; set before gpu loads
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+    device = torch.device("cuda" if cuda else "cpu")
+    sweep = (QUICK_SWEEP if args.quick else GPU_SWEEP) if cuda else CPU_SWEEP
+    impls = implementations(device)
+    if args.impls:
+        wanted = [s.strip() for s in args.impls.split(",") if s.strip()]
+        unknown = sorted(set(wanted) - set(impls))
+        if unknown:
+            parser.error(f"unknown --impls {unknown}; choose from {sorted(impls)}")
+        impls = {k: impls[k] for k in wanted}
+    meta = _meta(device, sweep)
+    print(f"{sweep.label} on {meta['device']} (torch {meta['torch']}, triton {meta['triton']})", flush=True)
+    if not cuda:
+        why = "--cpu" if torch.cuda.is_available() else "No CUDA GPU"
+        print(f"{why}: a small CPU sweep; the course kernel runs in Triton's interpreter where shown.")
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    def save(results: list[Result]) -> None:  # after every case, so a run cut short still leaves its JSON
+        payload = {"meta": meta, "results": [asdict(r) for r in results]}
+        (args.out / "bench.json").write_text(json.dumps(payload, indent=1))
+
+    results = run(sweep, impls, device, rep_ms=args.rep_ms, checkpoint=save)
+    save(results)
+    table = format_table(results)
+    print(table)
+    (args.out / "bench.txt").write_text(table + "\n")
+    if not args.no_plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        plot(results, args.out / "bench.png")
+    slow = [r for r in results if r.impl == "course" and r.ratios.get("vs_sdpa_flash", 1.0) < 1.0]
+    if cuda and slow:
+        print(f"{len(slow)} course cells under 1.0x SDPA flash:")
+        for r in slow:
+            print(f"  {r.mode} {r.case}: {r.ratios['vs_sdpa_flash']:.2f}x")
+    print(f"wrote {args.out / 'bench.json'}" + ("" if args.no_plot else f" and {args.out / 'bench.png'}"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,100 @@
+"""course_utils.bench on a CPU: a tiny sweep, JSON and plot written, wrong implementations rejected."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from course_utils import bench
+
+TINY = bench.Sweep(dtypes=("float32",), head_dims=(16,), ns=(32,), causal=(False, True), tokens=64, width=32,
+                   label="tiny test sweep")
+
+
+def _impls():
+    all_impls = bench.implementations(torch.device("cpu"))
+    return {k: all_impls[k] for k in ("course", "sdpa-flash", "sdpa-cudnn", "sdpa-math", "naive")}
+
+
+def test_case_flops():
+    case = bench.Case("float16", 2, 3, 128, 64, causal=False)
+    assert case.flops("fwd") == 4 * 2 * 3 * 128 * 128 * 64
+    assert bench.Case("float16", 2, 3, 128, 64, causal=True).flops("fwd") == case.flops("fwd") / 2
+    assert case.flops("fwd+bwd") == 3.5 * case.flops("fwd")
+
+
+def test_sweeps_keep_tokens_and_width():
+    cases = bench.GPU_SWEEP.cases()
+    assert len(cases) == 2 * 2 * 3 * 2  # {fp16, bf16} x {64, 128} x {1k, 4k, 16k} x {causal, not}
+    assert all(c.batch * c.n == 16384 and c.heads * c.head_dim == 2048 for c in cases)
+    assert "CPU" in bench.CPU_SWEEP.label
+
+
+def test_naive_attention_matches_sdpa():
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 2, 9, 8, generator=g, dtype=torch.float64) for _ in range(3))
+    for causal in (False, True):
+        want = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        assert torch.allclose(bench.naive_attention(q, k, v, causal), want, atol=1e-12, rtol=0)
+
+
+def test_tiny_sweep_records_what_ran():
+    results = bench.run(TINY, _impls(), device="cpu", log=None)
+    assert len(results) == 2 * 2 * 5  # cases x modes x implementations
+    by = {(r.impl, r.mode, r.case["causal"]): r for r in results}
+    course = by[("course", "fwd", False)]
+    assert course.ran == "sdpa" and course.status == "ok"  # no GPU: the course's dispatch fell back
+    assert by[("sdpa-cudnn", "fwd", False)].status == "unavailable"  # no cuDNN on a CPU
+    for r in results:
+        if r.status == "ok":
+            assert r.check_error is not None and r.check_error < 1e-3
+            assert r.ms > 0 and r.tflops > 0
+            assert r.ratios["vs_best_sdpa"] > 0
+    assert by[("sdpa-math", "fwd+bwd", True)].ratios["vs_sdpa_flash"] > 0
+
+
+def test_wrong_implementation_is_rejected_and_not_timed():
+    def forgot_scale(q, k, v, causal):
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=1.0)
+
+    def wrong_grad(q, k, v, causal):  # right forward, no gradient to k
+        return bench.naive_attention(q, k.detach(), v, causal)
+
+    impls = {"forgot-scale": bench.Impl(forgot_scale, lambda q: "mine"), "wrong-grad": bench.Impl(wrong_grad, lambda q: "mine")}
+    results = bench.run(TINY, impls, device="cpu", log=None)
+    status = {(r.impl, r.mode): r.status for r in results}
+    assert status[("forgot-scale", "fwd")] == "wrong" and status[("forgot-scale", "fwd+bwd")] == "wrong"
+    assert status[("wrong-grad", "fwd")] == "ok" and status[("wrong-grad", "fwd+bwd")] == "wrong"
+    assert all(r.ms is None for r in results if r.status == "wrong")
+
+
+def test_check_implementation_numbers():
+    g = torch.Generator().manual_seed(1)
+    q, k, v, do = (torch.randn(1, 1, 16, 8, generator=g) for _ in range(4))
+    assert bench.check_implementation(bench.naive_attention, q, k, v, do, True, "fwd+bwd") < 1e-5
+    assert bench.check_implementation(lambda q, k, v, c: v, q, k, v, do, True, "fwd") > 0.1
+
+
+def test_format_table_and_plot(tmp_path):
+    results = bench.run(TINY, {"naive": _impls()["naive"], "sdpa-math": _impls()["sdpa-math"]}, device="cpu", log=None)
+    table = bench.format_table(results)
+    assert table.splitlines()[0].split()[:3] == ["dtype", "d", "N"] and len(table.splitlines()) == 2 + len(results)
+    fig, axes = bench.plot(results, tmp_path / "b.png")
+    assert (tmp_path / "b.png").stat().st_size > 1000 and axes.shape == (2, 1)
+
+
+def test_main_writes_json_and_plot(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(bench, "CPU_SWEEP", TINY)
+    assert bench.main(["--cpu", "--out", str(tmp_path), "--impls", "course,sdpa-math,naive"]) == 0
+    data = json.loads((tmp_path / "bench.json").read_text())
+    assert data["meta"]["sweep"] == "tiny test sweep" and data["meta"]["device"].startswith("CPU")
+    assert {r["impl"] for r in data["results"]} == {"course", "sdpa-math", "naive"}
+    assert (tmp_path / "bench.png").exists() and (tmp_path / "bench.txt").exists()
+    assert "a small CPU sweep" in capsys.readouterr().out
+
+
+def test_main_rejects_unknown_impls(tmp_path):
+    with pytest.raises(SystemExit):
+        bench.main(["--cpu", "--out", str(tmp_path), "--impls", "nope"])
