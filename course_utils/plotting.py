@@ -140,8 +140,13 @@ def bubble_chart(
     title: str | None = None,
     logx: bool = False,
     size_label: str = "",
+    stagger: float | None = None,
 ):
-    """Labelled bubbles at (x, y) with area proportional to `size` (the Long Range Arena chart's layout)."""
+    """Labelled bubbles at (x, y) with area proportional to `size` (the Long Range Arena chart's layout).
+
+    stagger: where several bubbles sit at one y level (rounded to 0.1), move their labels below them, each
+    `stagger` data units further down, with a thin line to its bubble (None: labels on the bubbles).
+    """
     if not (set(x) == set(y) == set(size)):
         raise ValueError(f"x, y and size must have the same labels, got {sorted(x)}, {sorted(y)}, {sorted(size)}")
     if ax is None:
@@ -153,8 +158,21 @@ def bubble_chart(
     area = 2000.0 * s / s.max() if s.max() > 0 else np.full(len(s), 100.0)
     colors = plt.cm.tab10(np.arange(len(labels)) % 10)
     ax.scatter([x[k] for k in labels], [y[k] for k in labels], s=area, c=colors, alpha=0.5, edgecolors="k")
-    for k in labels:
-        ax.annotate(k, (x[k], y[k]), ha="center", va="center", fontsize=8)
+    rows: dict[float, int] = {}
+    for k in sorted(labels, key=lambda k: x[k]):
+        if stagger is None:
+            ax.annotate(k, (x[k], y[k]), ha="center", va="center", fontsize=8)
+            continue
+        level = round(float(y[k]), 1)
+        rows[level] = rows.get(level, 0) + 1
+        ax.annotate(
+            k,
+            (x[k], y[k]),
+            xytext=(x[k], y[k] - stagger * rows[level]),
+            ha="center",
+            fontsize=8,
+            arrowprops={"arrowstyle": "-", "color": "grey", "lw": 0.6},
+        )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logx:

@@ -46,3 +46,9 @@ def test_bad_inputs(call, words):
     with pytest.raises(ValueError) as info:
         call()
     assert words in str(info.value)
+
+
+def test_bubble_chart_staggers_labels_at_one_level():
+    fig, ax = plotting.bubble_chart({"a": 1, "b": 2, "c": 3}, {"a": 1.0, "b": 1.0, "c": 0.2}, {"a": 1, "b": 1, "c": 1}, stagger=0.1)
+    offsets = {t.get_text(): t.get_position()[1] for t in ax.texts}
+    assert offsets == pytest.approx({"a": 0.9, "b": 0.8, "c": 0.1})
