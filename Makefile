@@ -21,7 +21,7 @@ export MKL_NUM_THREADS := 1
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 300
 
-.PHONY: help setup lab test test-slow execute sync lint clean
+.PHONY: help setup lab test test-slow execute sync lint clean images chromium
 
 help:
 	@echo "make lab        set up .venv and open the course in JupyterLab"
@@ -29,6 +29,7 @@ help:
 	@echo "make test-slow  multi-seed checks of the lessons' trained claims (not in CI)"
 	@echo "make execute    re-run lessons and store their outputs (NB=path for one)"
 	@echo "make sync       regenerate Colab badges and bootstrap cells from pyproject.toml"
+	@echo "make images     redraw the diagrams in images/ (course_utils.diagrams)"
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,10 +45,20 @@ setup: $(STAMP)
 lab: setup
 	$(VENV)/bin/jupyter lab --port $(PORT) notebooks/
 
-test: setup
+test: setup chromium
 	$(PY) -m ruff check course_utils tests tools notebooks
 	$(PY) tools/nb.py check
 	$(PY) -m pytest -n 2 --dist loadfile --durations 30 tests notebooks $(NBVAL)
+	$(PY) -m pytest -m browser --durations 5 tests/test_browser.py
+
+# Debian's Chromium for the browser test (tests/test_browser.py), installed once, as root. Without it the
+# browser test skips with the reason (and fails under CI=true).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium: /usr/bin/chromium is missing and cannot be installed here (needs root and apt-get)"; fi; \
+	fi
 
 test-slow: setup
 	$(PY) -m pytest -m slow tests
@@ -57,6 +68,9 @@ execute: setup
 
 sync: setup
 	$(PY) tools/nb.py sync
+
+images: setup
+	MPLBACKEND=Agg $(PY) -m course_utils.diagrams images
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
