@@ -40,8 +40,9 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from ._validate import shape_of
+from ._validate import check_scale, shape_of
 from .attention import MultiHeadSelfAttention, scaled_dot_product_attention, window_mask
+from .attention import _check_qkv as check_qkv
 
 __all__ = [
     "FEATURE_MAPS",
@@ -97,36 +98,17 @@ def _check_qkv(q, k, v, same_length: bool = False) -> None:
     """q (..., N_q, d), k (..., N_k, d), v (..., N_k, d_v): same dtype, broadcastable leading dims."""
     for name, t in (("q", q), ("k", k), ("v", v)):
         _check_tensor(t, name)
-    if q.shape[-1] != k.shape[-1]:
-        raise ValueError(f"q and k must share the last dimension d: got q {shape_of(q)}, k {shape_of(k)}")
-    if k.shape[-2] != v.shape[-2]:
-        raise ValueError(f"k and v must have the same number of keys N_k: got k {shape_of(k)}, v {shape_of(v)}")
+    check_qkv(q, k, v)
     if same_length and q.shape[-2] != k.shape[-2]:
         raise ValueError(
             f"q and k must have the same length N (self-attention) here: got q {shape_of(q)}, k {shape_of(k)}"
         )
-    try:
-        torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
-    except RuntimeError:
-        raise ValueError(
-            f"q, k, v leading dimensions must broadcast: got q {shape_of(q)}, k {shape_of(k)}, v {shape_of(v)}"
-        ) from None
-    if not (q.dtype == k.dtype == v.dtype):
-        raise TypeError(f"q, k, v must share a dtype: got {q.dtype}, {k.dtype}, {v.dtype}")
 
 
 def _check_int(value, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
-
-
-def _check_scale(scale, d: int) -> float:
-    if scale is None:
-        return 1.0 / math.sqrt(d)
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be a finite positive number or None (1/sqrt(d)), got {scale!r}")
-    return float(scale)
 
 
 def _safe_divide(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
@@ -198,7 +180,7 @@ def performer_features(
     _check_tensor(x, "x")
     if not isinstance(projection, torch.Tensor) or projection.ndim != 2 or projection.shape[1] != x.shape[-1]:
         raise ValueError(f"projection must have shape (m, d={x.shape[-1]}), got {shape_of(projection)}")
-    logits = _performer_logits(x, projection, _check_scale(scale, x.shape[-1]))
+    logits = _performer_logits(x, projection, check_scale(scale, x.shape[-1]))
     dims = (-1,) if is_query else (-2, -1)
     shift = logits.amax(dim=dims, keepdim=True).detach()  # a constant per query / per sequence: it cancels
     return torch.exp(logits - shift) / math.sqrt(projection.shape[0])
@@ -284,7 +266,7 @@ def linear_attention_recurrent(
     z = q.new_zeros(*lead, m)  # (..., m)
     shift = q.new_full((*lead, 1), float("-inf"))  # running max of the keys' log-features (performer)
     if feature_map == "performer":
-        scale = _check_scale(scale, q.shape[-1])
+        scale = check_scale(scale, q.shape[-1])
         phi_q_all = performer_features(q, projection, is_query=True, scale=scale)  # per-query: uses only q_i
     outputs = []
     for i in range(n):
@@ -360,7 +342,7 @@ def local_attention(
     """
     _check_qkv(q, k, v, same_length=True)
     window = _check_int(window, "window", minimum=0)
-    scale = _check_scale(scale, q.shape[-1])
+    scale = check_scale(scale, q.shape[-1])
     n = q.shape[-2]
     b = max(window, 1)  # blocks at least as long as the window
     if 3 * b >= n:  # three blocks would cover the sequence: the masked dense form is cheaper, same numbers
@@ -410,7 +392,7 @@ def block_sparse_attention(
     _check_qkv(q, k, v, same_length=True)
     block = _check_int(block, "block")
     n_global = _check_int(n_global, "n_global", minimum=0)
-    scale = _check_scale(scale, q.shape[-1])
+    scale = check_scale(scale, q.shape[-1])
     n = q.shape[-2]
     if n_global > n:
         raise ValueError(f"n_global must be at most N={n} (q {shape_of(q)}), got {n_global}")
@@ -480,7 +462,7 @@ def low_rank_attention(
         raise ValueError(f"E and F must have the same rank r: got E {shape_of(E)}, F {shape_of(F)}")
     k_low = E.to(k.dtype) @ k  # (r, N) @ (..., N, d) -> (..., r, d)
     v_low = F.to(v.dtype) @ v  # (r, N) @ (..., N, d_v) -> (..., r, d_v)
-    return scaled_dot_product_attention(q, k_low, v_low, scale=_check_scale(scale, q.shape[-1]))
+    return scaled_dot_product_attention(q, k_low, v_low, scale=check_scale(scale, q.shape[-1]))
 
 
 def exact_attention(

@@ -31,15 +31,7 @@ __all__ = [
 
 
 class _Exercise(Exercise):
-    """An Exercise that matches NaN with NaN (a 0 / 0 is part of a mistake) and keeps NumPy and autograd quiet."""
-
-    def _close(self, a, b) -> bool:
-        return (
-            a is not None
-            and b is not None
-            and a.shape == b.shape
-            and np.allclose(a, b, atol=self.atol, rtol=self.rtol, equal_nan=True)
-        )
+    """An Exercise that also keeps autograd quiet (the base matches NaN with NaN: a 0 / 0 is part of a mistake)."""
 
     def _check(self, fn) -> Feedback:
         with np.errstate(all="ignore"), torch.no_grad():
