@@ -42,8 +42,9 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 setup: $(STAMP)
 
+# As root (a container, a cloud VM) JupyterLab needs --allow-root.
 lab: setup
-	$(VENV)/bin/jupyter lab --port $(PORT) notebooks/
+	$(VENV)/bin/jupyter lab --port $(PORT) $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 test: setup chromium
 	$(PY) -m ruff check course_utils tests tools notebooks
