@@ -14,7 +14,7 @@ the same drawings as PNG files for the README (`make images`).
     cnn_vs_self_attention()  lesson 08: a 3x3 receptive field inside self-attention's learned one
     rnn_vs_self_attention()  lesson 09: N sequential steps vs one parallel step over all pairs
     graph_attention()      lesson 10: the adjacency matrix masks the attention matrix
-    efficient_patterns()   lesson 11: which scores local, strided, global and low-rank attention compute
+    efficient_patterns()   lesson 11: the scores local, strided, global, Linformer compute; linear has none
 
 Two-panel diagrams (positional_encoding) return their first panel as `ax`; `fig.axes` holds them all.
 """
@@ -222,7 +222,7 @@ def one_query(n: int = 4, focus: str | None = None):
         ax,
         (xs[0] + xs[-1]) / 2,
         y_soft,
-        r"softmax over $i$:   $\alpha'_{1,i} = \exp(\alpha_{1,i})\ /\ \sum_j \exp(\alpha_{1,j})$",
+        r"softmax over $i$:   $\alpha'_{1,i} = \exp(\alpha_{1,i})\ /\ \sum_m \exp(\alpha_{1,m})$",
         w=xs[-1] - xs[0] + 1.4,
         h=0.6,
         color="#f7f7f7",
@@ -684,19 +684,23 @@ def vector_sets():
     fig, ax = _canvas(13.0, 6.2, (-0.3, 15.6), (-0.6, 7.3))
     rng = np.random.default_rng(3)
 
-    def column(x, y, values, color, label=None):
+    def column(x, y, values, color, label=None, empty=None):
+        """A vector drawn as a column of cells; with `empty`, cells holding 0 get that colour (one-hot)."""
         for r, v in enumerate(values):
+            blank = empty is not None and float(v) == 0.0
             ax.add_patch(
                 Rectangle(
                     (x, y - (r + 1) * 0.28),
                     0.36,
                     0.28,
-                    facecolor=color,
+                    facecolor=empty if blank else color,
                     edgecolor=EDGE,
                     linewidth=0.7,
-                    alpha=0.35 + 0.65 * float(v),
+                    alpha=1.0 if empty is not None else 0.35 + 0.65 * float(v),
                 )
             )
+            if empty is not None:
+                ax.text(x + 0.18, y - (r + 0.5) * 0.28, f"{v:g}", ha="center", va="center", fontsize=FONT - 6)
         if label:
             ax.text(x + 0.18, y + 0.12, label, ha="center", va="bottom", fontsize=FONT - 2)
 
@@ -705,26 +709,24 @@ def vector_sets():
     ax.text(0.0, rows[0] + 0.35, "words", ha="left", va="center", fontsize=FONT, weight="bold")
     for i, w in enumerate(("this", "is", "a", "cat")):
         _box(ax, 0.6 + 1.15 * i, rows[0] - 0.45, w, w=1.0, h=0.5, color=INPUT, fontsize=FONT - 1)
-    # audio: a waveform cut into overlapping 25 ms windows every 10 ms
+    # audio: a waveform cut into 25 ms windows every 10 ms, so neighbouring windows overlap by 15 ms (60%)
     ax.text(0.0, rows[1] + 0.35, "audio", ha="left", va="center", fontsize=FONT, weight="bold")
     t = np.linspace(0, 4.4, 400)
-    ax.plot(0.1 + t, rows[1] - 0.55 + 0.3 * np.sin(9 * t) * np.sin(1.3 * t + 0.4), color="#4c72b0", lw=1.2)
+    ax.plot(0.1 + t, rows[1] - 0.45 + 0.3 * np.sin(9 * t) * np.sin(1.3 * t + 0.4), color="#4c72b0", lw=1.2)
+    win, hop = 1.75, 0.7  # 25 ms and 10 ms drawn to scale: hop / window = 0.4
     for k in range(4):
-        ax.add_patch(
-            Rectangle(
-                (0.3 + 0.9 * k, rows[1] - 1.0),
-                1.5,
-                0.9,
-                fill=False,
-                edgecolor=HEAD2,
-                linewidth=1.2,
-                linestyle="--" if k % 2 else "-",
-            )
+        x_start, y_bar = 0.4 + hop * k, rows[1] - 0.93 - 0.13 * k  # staggered so each window shows
+        ax.plot(
+            [x_start, x_start, x_start + win, x_start + win],
+            [y_bar + 0.09, y_bar, y_bar, y_bar + 0.09],
+            color=HEAD2,
+            lw=1.6,
         )
+        ax.text(x_start - 0.07, y_bar, str(k + 1), ha="right", va="center", fontsize=FONT - 5, color=HEAD2)
     ax.text(
         2.5,
-        rows[1] - 1.3,
-        "25 ms window, moved 10 ms: 100 frames per second",
+        rows[1] - 1.48,
+        "25 ms windows, one every 10 ms: 100 frames per second",
         ha="center",
         va="top",
         fontsize=FONT - 4,
@@ -749,10 +751,14 @@ def vector_sets():
     # each becomes a set of vectors
     for y in rows:
         _arrow(ax, (5.0, y - 0.45), (6.3, y - 0.45), lw=1.6)
-    ax.text(5.65, rows[0] - 0.15, "one-hot or\nembedding", ha="center", va="bottom", fontsize=FONT - 4, color="#555")
+    ax.text(5.65, rows[0] - 0.15, "one-hot", ha="center", va="bottom", fontsize=FONT - 4, color="#555")
+    ax.text(5.65, rows[0] - 0.75, "(or a learned\nembedding)", ha="center", va="top", fontsize=FONT - 5, color="#555")
     ax.text(5.65, rows[1] - 0.15, "spectrum\nper frame", ha="center", va="bottom", fontsize=FONT - 4, color="#555")
     ax.text(5.65, rows[2] - 0.15, "features\nper node", ha="center", va="bottom", fontsize=FONT - 4, color="#555")
-    for r, (y, n) in enumerate(zip(rows, (4, 4, 5))):
+    # words: one-hot over a 5-word vocabulary (one filled cell per column); audio and graph: real-valued features
+    for i, word_index in enumerate((3, 2, 0, 1)):  # vocabulary a, cat, is, this, sat
+        column(6.6 + 0.6 * i, rows[0] + 0.25, np.eye(5)[word_index], QUERY, f"$a^{{{i + 1}}}$", empty="white")
+    for r, (y, n) in enumerate(zip(rows[1:], (4, 5)), start=1):
         for i in range(n):
             column(6.6 + 0.6 * i, y + 0.25, rng.random(5), (QUERY, VALUE, KEY)[r], f"$a^{{{i + 1}}}$")
     # the three kinds of output
@@ -817,9 +823,10 @@ def cnn_vs_self_attention(size: int = 7, pixel: tuple[int, int] = (3, 3)):
     ax.text(size + 1.75, size / 2, "⊂", ha="center", va="center", fontsize=40, color="#444")
     ax.text(
         size + 1.75,
-        -0.9,
+        -1.2,
         "an image is a set of vectors: one per pixel (its channels).  CNN = self-attention restricted to a"
-        " window;\nwith little data the CNN's prior wins, with lots of data self-attention does",
+        " window;\nwith little data the CNN's prior wins; with lots of data self-attention can win\n"
+        "(ViT paper; not reachable at this course's scale)",
         ha="center",
         va="center",
         fontsize=FONT - 2,
@@ -950,22 +957,28 @@ def graph_attention():
 
 
 def efficient_patterns(n: int = 12):
-    """Lesson 11: which scores each efficient variant computes: full, local, strided, global + local, low rank."""
+    """Lesson 11: which scores each efficient variant computes: full, local, strided, global + local; Linformer's
+    N x r scores and linear attention's phi(Q) (phi(K)^T V), which has no score matrix at all.
+
+    Rows are queries, columns keys. "strided" is the Sparse Transformer's pattern (Child et al., 2019): causal,
+    each query sees the s previous keys (itself included) and every s-th key before them, s = round(sqrt(N)).
+    """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 6 <= n <= 24:
         raise ValueError(f"n must be an int from 6 to 24, got {n!r}")
-    i, j = np.mgrid[0:n, 0:n]
+    i, j = np.mgrid[0:n, 0:n]  # i: query (row), j: key (column)
+    stride = int(round(np.sqrt(n)))
     local = np.abs(i - j) <= 1
-    strided = local | ((i - j) % 4 == 0)
+    strided = (j <= i) & ((i - j < stride) | ((i - j) % stride == 0))
     global_local = local | (i == 0) | (j == 0)
     panels = (
-        ("full: $N^2$", np.ones((n, n), bool)),
-        ("local window", local),
-        ("strided (sparse)", strided),
-        ("global + local", global_local),
+        ("full: $N^2$", np.ones((n, n), bool), ""),
+        ("local window", local, ""),
+        ("strided (sparse)", strided, f"causal, s = {stride}: the last s keys\nand every s-th key before them"),
+        ("global + local", global_local, ""),
     )
     c = 3.0 / n
     fig, ax = _canvas(14.0, 4.0, (-0.3, 19.6), (-1.3, 3.8))
-    for k, (title, m) in enumerate(panels):
+    for k, (title, m, note) in enumerate(panels):
         x0 = k * 3.9
         for r in range(n):
             for s in range(n):
@@ -984,22 +997,51 @@ def efficient_patterns(n: int = 12):
         ax.text(
             x0 + 1.5, -0.3, f"{int(m.sum())} of {n * n} scores", ha="center", va="top", fontsize=FONT - 3, color="#444"
         )
-    # low rank / linear: shapes instead of a mask
-    x0 = 4 * 3.9 + 0.1
-    ax.add_patch(Rectangle((x0, 0.0), 0.7, 3.0, facecolor=QUERY, edgecolor=EDGE))
-    ax.text(x0 + 0.35, 1.5, "$N{\\times}k$", rotation=90, ha="center", va="center", fontsize=FONT - 3)
-    ax.add_patch(Rectangle((x0 + 0.9, 2.3), 2.4, 0.7, facecolor=KEY, edgecolor=EDGE))
-    ax.text(x0 + 2.1, 2.65, "$k{\\times}N$", ha="center", va="center", fontsize=FONT - 3)
-    ax.text(x0 + 1.75, 3.25, "low rank / linear", ha="center", va="bottom", fontsize=FONT - 1)
+        if note:
+            ax.text(x0 + 1.5, -0.78, note, ha="center", va="top", fontsize=FONT - 5, color="#444")
+    # the last panel's area holds two methods drawn as shapes: Linformer's N x r scores, linear attention's products
+    x0 = 4 * 3.9
+    rank = 3
+    x_lin = x0 + 0.15  # Linformer: an (N, r) score matrix, one cell per score
+    _grid(ax, x_lin, 3.0, n, rank, c, SCORE, lw=0.4, edge="#bbb")
+    ax.add_patch(Rectangle((x_lin, 0), rank * c, 3.0, fill=False, edgecolor=EDGE, linewidth=1.0))
+    ax.text(x_lin + rank * c / 2, 3.25, "Linformer", ha="center", va="bottom", fontsize=FONT - 1)
     ax.text(
-        x0 + 2.1,
-        1.3,
-        "$\\phi(Q)\\,(\\phi(K)^{\\top} V)$:\nno $N{\\times}N$\nmatrix at all",
-        ha="center",
+        x_lin + rank * c + 0.12,
+        1.5,
+        f"$N{{\\times}}r$\nscores\n(r = {rank})",
+        ha="left",
         va="center",
-        fontsize=FONT - 3,
+        fontsize=FONT - 4,
     )
-    ax.text(x0 + 1.75, -0.3, "cost grows like $N$", ha="center", va="top", fontsize=FONT - 3, color="#444")
+    ax.text(
+        x_lin + rank * c / 2,
+        -0.3,
+        f"{n * rank} of {n * n} scores",
+        ha="center",
+        va="top",
+        fontsize=FONT - 3,
+        color="#444",
+    )
+    x_phi = x0 + 2.3  # linear attention: phi(Q) (N, d) times phi(K)^T V (d, d_v)
+    ax.plot([x_phi - 0.45, x_phi - 0.45], [-0.2, 3.3], color="#bbb", lw=1.0, ls="--")
+    ax.add_patch(Rectangle((x_phi, 0.0), 0.5, 3.0, facecolor=QUERY, edgecolor=EDGE))
+    ax.text(x_phi + 0.25, 1.5, "$\\phi(Q)$: $N{\\times}d$", rotation=90, ha="center", va="center", fontsize=FONT - 4)
+    ax.text(x_phi + 0.7, 2.75, "$\\cdot$", ha="center", va="center", fontsize=FONT + 2)
+    ax.add_patch(Rectangle((x_phi + 0.9, 2.5), 0.5, 0.5, facecolor=VALUE, edgecolor=EDGE))
+    ax.text(
+        x_phi + 1.15,
+        2.35,
+        "$\\phi(K)^{\\top} V$\n$d{\\times}d_v$",
+        ha="center",
+        va="top",
+        fontsize=FONT - 4,
+        linespacing=1.4,
+    )
+    ax.text(x_phi + 1.15, 0.9, "no $N{\\times}N$\nmatrix", ha="center", va="center", fontsize=FONT - 4)
+    ax.text(x_phi + 0.7, 3.25, "linear", ha="center", va="bottom", fontsize=FONT - 1)
+    ax.text(x_phi + 0.7, -0.3, "no scores", ha="center", va="top", fontsize=FONT - 3, color="#444")
+    ax.text(x0 + 1.9, -0.78, "both cost about $N$", ha="center", va="top", fontsize=FONT - 5, color="#444")
     ax.set_title(
         "Efficient self-attention: compute fewer scores, or none of the $N{\\times}N$ matrix", fontsize=FONT + 1
     )

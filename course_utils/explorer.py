@@ -1,5 +1,5 @@
-"""An attention explorer: pick a query token and see its weights; change temperature, √d scaling, heads, mask,
-and whether positions are added.
+"""An attention explorer: pick a query token and see its weights; change the temperature (the scores are divided
+by it), √d scaling, heads (numbered from 0), mask, and whether positions are added.
 
     cu.explorer.explore()                      # the built-in example sentence, random projections
     cu.explorer.explore(x, tokens, wq, wk)     # your own embeddings (N, D) and projections (D, D)
@@ -85,7 +85,7 @@ class ExplorerConfig:
         position = ", + sinusoidal positions" if self.position == "sinusoidal" else ""
         return (
             f"{self.heads} head{'s' if self.heads > 1 else ''} (d={d}), scale {scale}, "
-            f"temperature {self.temperature:g}, mask {mask}{position}"
+            f"scores ÷ temperature {self.temperature:g}, mask {mask}{position}"
         )
 
 
@@ -154,7 +154,7 @@ def figure(tokens, w: np.ndarray, config: ExplorerConfig, d_model: int):
             vmin=0.0,
             vmax=top,
             colorbar=head == h - 1,
-            title=f"head {head + 1}",
+            title=f"head {head}",  # 0-based, as lessons 05-06 number heads
             xlabel="key",
             ylabel="query" if head == 0 else None,
         )
@@ -164,7 +164,7 @@ def figure(tokens, w: np.ndarray, config: ExplorerConfig, d_model: int):
     ax = axes[-1]
     width = 0.8 / h
     for head in range(h):
-        ax.bar(np.arange(n) + (head - (h - 1) / 2) * width, w[head, q], width=width, label=f"head {head + 1}")
+        ax.bar(np.arange(n) + (head - (h - 1) / 2) * width, w[head, q], width=width, label=f"head {head}")
     ax.set_xticks(range(n))
     ax.set_xticklabels(labels, rotation=90, fontsize=7)
     ax.set_ylim(0.0, 1.05)
@@ -223,6 +223,8 @@ def build_widget(x=None, tokens=None, wq=None, wk=None, config: ExplorerConfig =
             max=1,
             step=0.05,
             description="temperature",
+            tooltip="the scores are divided by the temperature T before the softmax: T < 1 sharpens the weights, "
+            "T > 1 flattens them",
             style=style,
             continuous_update=False,
         ),

@@ -95,6 +95,32 @@ def test_efficient_patterns_count_the_scores():
     assert "22 of 64 scores" in text  # local window |i - j| <= 1: 8 + 2 * 7
 
 
+def test_efficient_patterns_strided_is_the_sparse_transformers():
+    """Causal; each query sees its s = round(sqrt(N)) latest keys and every s-th key before them (Child et al.)."""
+    _, ax = diagrams.efficient_patterns(n=9)
+    text = [t.get_text() for t in ax.texts]
+    # s = 3: local keys i-2..i give 9 + 8 + 7, strided keys i-3, i-6 give 6 + 3
+    assert "33 of 81 scores" in text
+    assert any(t.startswith("causal, s = 3") for t in text)
+    assert "27 of 81 scores" in text  # Linformer: N x r scores with r = 3
+    assert "no scores" in text  # linear attention: phi(Q) (phi(K)^T V)
+
+
+def test_one_query_softmax_sums_over_m_not_the_query_index():
+    _, ax = diagrams.one_query()
+    (softmax,) = [t.get_text() for t in ax.texts if t.get_text().startswith("softmax")]
+    assert r"\sum_m \exp(\alpha_{1,m})" in softmax and "sum_j" not in softmax
+
+
+def test_vector_sets_words_are_one_hot():
+    fig, ax = diagrams.vector_sets()
+    cells = [t for t in ax.texts if t.get_position()[0] > 6.0]  # the vectors, right of the arrows
+    ones = [t for t in cells if t.get_text() == "1"]
+    zeros = [t for t in cells if t.get_text() == "0"]
+    assert len(ones) == 4 and len(zeros) == 4 * 4  # four words, one filled cell of five each
+    assert len({round(t.get_position()[0], 3) for t in ones}) == 4  # one per column
+
+
 def test_graph_attention_masks_non_edges():
     _, ax = diagrams.graph_attention()
     assert sum(t.get_text() == "×" for t in ax.texts) == 25 - 5 - 2 * 5  # 5 nodes, self loops, 5 edges

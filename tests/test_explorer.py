@@ -120,7 +120,9 @@ def test_figure_frames_the_query_and_leaves_rcparams_alone(data):
     assert dict(matplotlib.rcParams) == before
     assert len(axes) == 5
     assert "weights of query 6 ('because')" == axes[-1].get_title()
-    assert fig._suptitle.get_text() == "4 heads (d=2), scale 1/√2, temperature 1, mask causal"
+    assert fig._suptitle.get_text() == "4 heads (d=2), scale 1/√2, scores ÷ temperature 1, mask causal"
+    assert [ax.get_title() for ax in axes[:4]] == ["head 0", "head 1", "head 2", "head 3"]  # 0-based, as lessons
+    assert [t.get_text() for t in axes[-1].get_legend().get_texts()] == ["head 0", "head 1", "head 2", "head 3"]
     bars = [p.get_height() for p in axes[-1].patches]
     assert np.allclose(sorted(bars), sorted(ex.weights(x, wq, wk, cfg)[:, 6].ravel()))
 
@@ -201,6 +203,7 @@ def test_widget_controls_drive_the_view():
     assert set(controls) == {"query token", "heads", "positions", "scale by 1/√d", "temperature", "mask", "window ±"}
     assert box.config.query == 2 and box.weights.shape == (2, 10, 10)
     assert controls["window ±"].disabled
+    assert "divided by the temperature" in controls["temperature"].tooltip
     controls["heads"].value = 4
     assert box.weights.shape == (4, 10, 10)
     controls["mask"].value = "causal"
