@@ -26,6 +26,7 @@ def heatmap(
     vmin: float | None = None,
     vmax: float | None = None,
     colorbar: bool = True,
+    colorbar_label: str | None = None,
 ):
     """Draw a 2-D array as a heatmap (row 0 at the top); `annotate` writes each value in its cell."""
     m = as_matrix(matrix, "matrix", finite=False)
@@ -56,7 +57,9 @@ def heatmap(
     if ylabel:
         ax.set_ylabel(ylabel)
     if colorbar:
-        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+        bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+        if colorbar_label:
+            bar.set_label(colorbar_label)
     return fig, ax
 
 

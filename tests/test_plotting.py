@@ -14,7 +14,9 @@ def _close_figures():
 
 def test_helpers_return_fig_and_ax_and_leave_rcparams_alone():
     before = dict(matplotlib.rcParams)
-    fig, ax = plotting.heatmap(np.arange(6.0).reshape(2, 3), row_labels=["a", "b"], col_labels=list("xyz"), annotate=True)
+    fig, ax = plotting.heatmap(np.arange(6.0).reshape(2, 3), row_labels=["a", "b"], col_labels=list("xyz"), annotate=True,
+                               colorbar_label="weight")
+    assert fig.axes[-1].get_ylabel() == "weight"
     assert ax.get_xticklabels()[2].get_text() == "z" and len(ax.texts) == 6
     fig, axes = plotting.heatmaps([np.eye(2)] * 3, titles=["h1", "h2", "h3"], ncols=2)
     assert len(axes) == 4 and not axes[3].axison and axes[1].get_title() == "h2"
