@@ -28,15 +28,27 @@ over the keys (dQ). Neither uses atomics, so results are bit-for-bit determinist
 Scores are kept in base 2 (exp2 is one instruction on a GPU): qk_scale = scale * log2(e).
 Any N works (rows and columns past N are masked); any head dim d <= 128 works (the tile's head axis is padded to
 the next power of two, at least 16, and masked); causal is top-left aligned, as torch's SDPA.
-Blocks that need no mask (inside the sequence, below the diagonal) run a loop without any masking.
+Blocks inside the sequence (and, causal, below the diagonal) run a loop whose loads and scores have no mask at
+all; only a padded head dim still masks its padding columns there.
 
-Versions: written for triton >= 3.6, < 3.8 (pyproject's `gpu` extra); it uses only plain pointer arithmetic,
-tl.dot with `input_precision`, tl.exp2/tl.log2 and triton.autotune, which both have. Tested here with triton
-3.7.1 under TRITON_INTERPRET=1 (CPU) and compiled for sm_80 and sm_90 targets; the GPU tests
-(tests/test_gpu.py, marked `gpu`) and the benchmark are in tools/gpu_check.sh. TRITON_INTERPRET must be set
-before this module is imported (the interpreter replaces @triton.jit at definition time); `import course_utils`
-never imports it. Under the interpreter one fixed block config is used; on a GPU a small autotuned list
+Limits (checked by `_check_inputs`): B * H <= 65535 (the launch grid's second axis) and N * d < 2**31 (offsets
+inside one head are int32; the offset of each (batch, head) is int64).
+
+Autotuning (on a GPU) is keyed on N_BUCKET = next_power_of_2(N), the head dim and causal (and the dtypes): one
+tuning per bucket of lengths, not one per distinct N.
+
+Versions: written for triton >= 3.6, < 3.8 (pyproject's `gpu` extra); it uses only plain pointer arithmetic, tl.dot
+with `input_precision`, tl.exp2/tl.log2, triton.jit(do_not_specialize=...) and triton.autotune, which both have.
+Tested here with triton 3.7.1 under TRITON_INTERPRET=1 (CPU) and compiled for sm_80 and sm_90 targets; the GPU tests
+(tests/test_gpu.py, marked `gpu`) and the benchmark are in tools/gpu_check.sh. TRITON_INTERPRET must be set before
+this module is imported (the interpreter replaces @triton.jit at definition time); `import course_utils` never
+imports it. Under the interpreter one fixed block config is used; on a GPU a small autotuned list
 (COURSE_UTILS_AUTOTUNE=full for a larger one, =off for one fixed config and the fewest compiles).
+
+Future work (not done): (b) enable sm_75 (T4, Colab's free GPU) for float16: its tensor cores do fp16 (only bf16
+is missing), but the kernel is untested there, so `choose_backend` sends sm_75 to SDPA for every dtype. (d) pass
+strides to the kernels instead of calling .contiguous(): that would save a copy when q, k, v are views (e.g. a
+(B, N, H, d) projection transposed to (B, H, N, d)), at the price of 4 more arguments per tensor.
 """
 
 import inspect
@@ -60,7 +72,11 @@ except ImportError:  # e.g. macOS: the dispatch falls back to torch SDPA; the ke
     from types import SimpleNamespace
 
     TRITON_AVAILABLE = False
-    triton = SimpleNamespace(jit=lambda fn: fn, cdiv=lambda a, b: -(-a // b))
+
+    def _no_jit(fn=None, **_options):
+        return fn if fn is not None else (lambda f: f)
+
+    triton = SimpleNamespace(jit=_no_jit, cdiv=lambda a, b: -(-a // b))
     tl = SimpleNamespace(constexpr=lambda x: x, float32="float32")
 
 __all__ = [
@@ -84,6 +100,9 @@ MIN_CAPABILITY = (8, 0)  # Ampere: bf16 tensor cores and the async copies Triton
 ACC_DTYPE = tl.float32  # accumulators, running max/sum and LSE are always fp32, whatever the input dtype
 LOG2E = tl.constexpr(1.4426950408889634)  # exp(x) = exp2(x * log2(e))
 LN2 = tl.constexpr(0.6931471805599453)  # log(x) = log2(x) * ln(2)
+# tl.dot's input_precision. It matters for fp32 tiles only: "ieee" multiplies them in exact fp32 (TF32 would give
+# ~1e-3 errors). fp16/bf16 tiles ignore it: they always run on the tensor cores, accumulating in fp32.
+FP32_DOT = tl.constexpr("ieee")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -92,12 +111,21 @@ LN2 = tl.constexpr(0.6931471805599453)  # log(x) = log2(x) * ln(2)
 
 
 @triton.jit
-def _load_tile(t_ptrs, row_ok, d_ok, PAD_D: tl.constexpr):
-    """Load a (rows, BLOCK_D) tile; zeros in rows past N and in the head-dim padding (PAD_D)."""
-    if PAD_D:
-        b_x = tl.load(t_ptrs, mask=row_ok[:, None] & d_ok[None, :], other=0.0)
+def _load_tile(t_ptrs, row_ok, d_ok, MASK_ROWS: tl.constexpr, PAD_D: tl.constexpr):
+    """Load a (rows, BLOCK_D) tile; zeros in rows past N (MASK_ROWS) and in the head-dim padding (PAD_D).
+
+    With neither flag (a full block of an unpadded head) the load has no mask at all.
+    """
+    if MASK_ROWS:
+        if PAD_D:
+            b_x = tl.load(t_ptrs, mask=row_ok[:, None] & d_ok[None, :], other=0.0)
+        else:
+            b_x = tl.load(t_ptrs, mask=row_ok[:, None], other=0.0)
     else:
-        b_x = tl.load(t_ptrs, mask=row_ok[:, None], other=0.0)
+        if PAD_D:
+            b_x = tl.load(t_ptrs, mask=d_ok[None, :], other=0.0)
+        else:
+            b_x = tl.load(t_ptrs)
     return b_x
 
 
@@ -119,7 +147,7 @@ def _store_tile(t_ptrs, b_x, row_ok, d_ok, PAD_D: tl.constexpr):
 def _fwd_inner(
     b_acc, b_m, b_l, b_q, t_k, t_v, offs_m, offs_d, lo, hi, N, qk_scale,
     HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr, PAD_D: tl.constexpr,
-    MASKED: tl.constexpr, CAUSAL: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    MASKED: tl.constexpr, CAUSAL: tl.constexpr,
 ):
     """Online softmax over the key blocks [lo, hi): update the running max b_m, sum b_l and accumulator b_acc."""
     offs_n = tl.arange(0, BLOCK_N)
@@ -128,14 +156,11 @@ def _fwd_inner(
         cols = start_n + offs_n  # key indices of this block
         col_ok = cols < N
         t_kv = cols[:, None] * HEAD_DIM + offs_d[None, :]
-        if MASKED:
-            kv_ok = col_ok[:, None] & d_ok[None, :]
-        else:
-            kv_ok = d_ok[None, :]  # all True unless the head dim is padded
-        b_k = tl.load(t_k + t_kv, mask=kv_ok, other=0.0)  # (BLOCK_N, BLOCK_D)
-        b_v = tl.load(t_v + t_kv, mask=kv_ok, other=0.0)  # (BLOCK_N, BLOCK_D)
+        # unmasked blocks: no mask at all, or only the head-dim padding when PAD_D
+        b_k = _load_tile(t_k + t_kv, col_ok, d_ok, MASKED, PAD_D)  # (BLOCK_N, BLOCK_D)
+        b_v = _load_tile(t_v + t_kv, col_ok, d_ok, MASKED, PAD_D)  # (BLOCK_N, BLOCK_D)
         # (BLOCK_M, BLOCK_D) @ (BLOCK_D, BLOCK_N) -> (BLOCK_M, BLOCK_N) scores, in base-2 units
-        b_s = tl.dot(b_q, tl.trans(b_k), input_precision=DOT_PRECISION) * qk_scale
+        b_s = tl.dot(b_q, tl.trans(b_k), input_precision=FP32_DOT) * qk_scale
         if MASKED:  # past the end of the sequence, or (causal) a key after the query
             keep = col_ok[None, :]
             if CAUSAL:
@@ -146,18 +171,22 @@ def _fwd_inner(
         b_p = tl.exp2(b_s - b_m_new[:, None])  # (BLOCK_M, BLOCK_N) unnormalised probabilities
         b_l = b_l * b_alpha + tl.sum(b_p, 1)
         # acc' = alpha * acc + P V (tl.dot adds its third argument): (BLOCK_M, BLOCK_N) @ (BLOCK_N, BLOCK_D)
-        b_acc = tl.dot(b_p.to(b_v.dtype), b_v, b_acc * b_alpha[:, None], input_precision=DOT_PRECISION)
+        b_acc = tl.dot(b_p.to(b_v.dtype), b_v, b_acc * b_alpha[:, None], input_precision=FP32_DOT)
         b_m = b_m_new
     return b_acc, b_m, b_l
 
 
-@triton.jit
+# N_BUCKET only keys the autotuner: not specialising on it keeps its values from adding compiled variants.
+@triton.jit(do_not_specialize=["N_BUCKET"])
 def _attn_fwd(
-    t_q, t_k, t_v, t_o, t_lse, N, qk_scale,
+    t_q, t_k, t_v, t_o, t_lse, N, N_BUCKET, qk_scale,
     HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, PAD_D: tl.constexpr, CAUSAL: tl.constexpr,
-    DOT_PRECISION: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
-    """One program: BLOCK_M queries of one (batch, head); writes their outputs and log-sum-exps."""
+    """One program: BLOCK_M queries of one (batch, head); writes their outputs and log-sum-exps.
+
+    N_BUCKET (next power of two >= N) is not used here: it is the autotuner's key.
+    """
     start_m = tl.program_id(0) * BLOCK_M
     bh = tl.program_id(1).to(tl.int64)  # which (batch, head): int64, so huge tensors do not overflow
     head = bh * N * HEAD_DIM  # q, k, v, o are contiguous (B, H, N, d)
@@ -171,7 +200,7 @@ def _attn_fwd(
     row_ok = offs_m < N
     d_ok = offs_d < HEAD_DIM
     t_rows = offs_m[:, None] * HEAD_DIM + offs_d[None, :]
-    b_q = _load_tile(t_q + t_rows, row_ok, d_ok, PAD_D)  # (BLOCK_M, BLOCK_D), stays on chip
+    b_q = _load_tile(t_q + t_rows, row_ok, d_ok, True, PAD_D)  # (BLOCK_M, BLOCK_D), stays on chip
     b_m = tl.full([BLOCK_M], float("-inf"), dtype=ACC_DTYPE)
     b_l = tl.zeros([BLOCK_M], dtype=ACC_DTYPE)
     b_acc = tl.zeros([BLOCK_M, BLOCK_D], dtype=ACC_DTYPE)
@@ -183,11 +212,11 @@ def _attn_fwd(
         edge_hi = N
     b_acc, b_m, b_l = _fwd_inner(
         b_acc, b_m, b_l, b_q, t_k, t_v, offs_m, offs_d, 0, body_hi, N, qk_scale,
-        HEAD_DIM, BLOCK_N, PAD_D, False, CAUSAL, DOT_PRECISION,
+        HEAD_DIM, BLOCK_N, PAD_D, False, CAUSAL,
     )
     b_acc, b_m, b_l = _fwd_inner(
         b_acc, b_m, b_l, b_q, t_k, t_v, offs_m, offs_d, body_hi, edge_hi, N, qk_scale,
-        HEAD_DIM, BLOCK_N, PAD_D, True, CAUSAL, DOT_PRECISION,
+        HEAD_DIM, BLOCK_N, PAD_D, True, CAUSAL,
     )
     # every query sees at least key 0, so b_l > 0
     b_o = b_acc / b_l[:, None]
@@ -213,8 +242,8 @@ def _bwd_delta(
     offs_d = tl.arange(0, BLOCK_D)
     row_ok = offs_m < N
     t_rows = bh * N * HEAD_DIM + offs_m[:, None] * HEAD_DIM + offs_d[None, :]
-    b_o = _load_tile(t_o + t_rows, row_ok, offs_d < HEAD_DIM, PAD_D).to(ACC_DTYPE)
-    b_do = _load_tile(t_do + t_rows, row_ok, offs_d < HEAD_DIM, PAD_D).to(ACC_DTYPE)
+    b_o = _load_tile(t_o + t_rows, row_ok, offs_d < HEAD_DIM, True, PAD_D).to(ACC_DTYPE)
+    b_do = _load_tile(t_do + t_rows, row_ok, offs_d < HEAD_DIM, True, PAD_D).to(ACC_DTYPE)
     tl.store(t_delta + bh * N + offs_m, tl.sum(b_o * b_do, 1), mask=row_ok)
 
 
@@ -222,7 +251,7 @@ def _bwd_delta(
 def _bwd_dkdv_inner(
     b_dk, b_dv, b_k, b_v, t_q, t_do, t_lse, t_delta, offs_n, offs_d, lo, hi, N, qk_scale,
     HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, PAD_D: tl.constexpr,
-    MASKED: tl.constexpr, CAUSAL: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    MASKED: tl.constexpr, CAUSAL: tl.constexpr,
 ):
     """Accumulate dK and dV of one key block over the query blocks [lo, hi); works on transposed scores."""
     offs_m0 = tl.arange(0, BLOCK_M)
@@ -231,12 +260,9 @@ def _bwd_dkdv_inner(
         rows = start_m + offs_m0  # query indices of this block
         row_ok = rows < N
         t_rows = rows[:, None] * HEAD_DIM + offs_d[None, :]
-        if MASKED:
-            qo_ok = row_ok[:, None] & d_ok[None, :]
-        else:
-            qo_ok = d_ok[None, :]  # all True unless the head dim is padded
-        b_q = tl.load(t_q + t_rows, mask=qo_ok, other=0.0)  # (BLOCK_M, BLOCK_D)
-        b_do = tl.load(t_do + t_rows, mask=qo_ok, other=0.0)  # (BLOCK_M, BLOCK_D)
+        # unmasked blocks: no mask at all, or only the head-dim padding when PAD_D
+        b_q = _load_tile(t_q + t_rows, row_ok, d_ok, MASKED, PAD_D)  # (BLOCK_M, BLOCK_D)
+        b_do = _load_tile(t_do + t_rows, row_ok, d_ok, MASKED, PAD_D)  # (BLOCK_M, BLOCK_D)
         if MASKED:
             b_lse = tl.load(t_lse + rows, mask=row_ok, other=0.0)
             b_delta = tl.load(t_delta + rows, mask=row_ok, other=0.0)
@@ -244,7 +270,7 @@ def _bwd_dkdv_inner(
             b_lse = tl.load(t_lse + rows)
             b_delta = tl.load(t_delta + rows)
         # (BLOCK_N, BLOCK_D) @ (BLOCK_D, BLOCK_M) -> (BLOCK_N, BLOCK_M): S^T, base-2 units
-        b_sT = tl.dot(b_k, tl.trans(b_q), input_precision=DOT_PRECISION) * qk_scale
+        b_sT = tl.dot(b_k, tl.trans(b_q), input_precision=FP32_DOT) * qk_scale
         b_pT = tl.exp2(b_sT - b_lse[None, :] * LOG2E)  # P^T = exp(S^T - LSE): the forward's probabilities
         if MASKED:
             keep = row_ok[None, :]
@@ -252,20 +278,20 @@ def _bwd_dkdv_inner(
                 keep = keep & (offs_n[:, None] <= rows[None, :])
             b_pT = tl.where(keep, b_pT, 0.0)
         # dV += P^T dO: (BLOCK_N, BLOCK_M) @ (BLOCK_M, BLOCK_D) -> (BLOCK_N, BLOCK_D)
-        b_dv = tl.dot(b_pT.to(b_do.dtype), b_do, b_dv, input_precision=DOT_PRECISION)
+        b_dv = tl.dot(b_pT.to(b_do.dtype), b_do, b_dv, input_precision=FP32_DOT)
         # dP^T = V dO^T: (BLOCK_N, BLOCK_D) @ (BLOCK_D, BLOCK_M) -> (BLOCK_N, BLOCK_M)
-        b_dpT = tl.dot(b_v, tl.trans(b_do), input_precision=DOT_PRECISION)
+        b_dpT = tl.dot(b_v, tl.trans(b_do), input_precision=FP32_DOT)
         b_dsT = b_pT * (b_dpT - b_delta[None, :])  # dS^T = P^T * (dP^T - D)
         # dK += dS^T Q: (BLOCK_N, BLOCK_M) @ (BLOCK_M, BLOCK_D) -> (BLOCK_N, BLOCK_D)
-        b_dk = tl.dot(b_dsT.to(b_q.dtype), b_q, b_dk, input_precision=DOT_PRECISION)
+        b_dk = tl.dot(b_dsT.to(b_q.dtype), b_q, b_dk, input_precision=FP32_DOT)
     return b_dk, b_dv
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["N_BUCKET"])
 def _attn_bwd_dkdv(
-    t_q, t_k, t_v, t_do, t_lse, t_delta, t_dk, t_dv, N, qk_scale, sm_scale,
+    t_q, t_k, t_v, t_do, t_lse, t_delta, t_dk, t_dv, N, N_BUCKET, qk_scale, sm_scale,
     HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, PAD_D: tl.constexpr, CAUSAL: tl.constexpr,
-    DOT_PRECISION: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
     """One program: dK and dV for BLOCK_N keys of one (batch, head), looping over the queries that see them."""
     start_n = tl.program_id(0) * BLOCK_N
@@ -284,8 +310,8 @@ def _attn_bwd_dkdv(
     col_ok = offs_n < N
     d_ok = offs_d < HEAD_DIM
     t_cols = offs_n[:, None] * HEAD_DIM + offs_d[None, :]
-    b_k = _load_tile(t_k + t_cols, col_ok, d_ok, PAD_D)  # (BLOCK_N, BLOCK_D), stays on chip
-    b_v = _load_tile(t_v + t_cols, col_ok, d_ok, PAD_D)
+    b_k = _load_tile(t_k + t_cols, col_ok, d_ok, True, PAD_D)  # (BLOCK_N, BLOCK_D), stays on chip
+    b_v = _load_tile(t_v + t_cols, col_ok, d_ok, True, PAD_D)
     b_dk = tl.zeros([BLOCK_N, BLOCK_D], dtype=ACC_DTYPE)
     b_dv = tl.zeros([BLOCK_N, BLOCK_D], dtype=ACC_DTYPE)
     full_m = (N // BLOCK_M) * BLOCK_M  # query blocks before this index are complete
@@ -299,15 +325,15 @@ def _attn_bwd_dkdv(
         body_lo = 0
     b_dk, b_dv = _bwd_dkdv_inner(
         b_dk, b_dv, b_k, b_v, t_q, t_do, t_lse, t_delta, offs_n, offs_d, diag_lo, diag_hi, N, qk_scale,
-        HEAD_DIM, BLOCK_M, PAD_D, True, CAUSAL, DOT_PRECISION,
+        HEAD_DIM, BLOCK_M, PAD_D, True, CAUSAL,
     )
     b_dk, b_dv = _bwd_dkdv_inner(
         b_dk, b_dv, b_k, b_v, t_q, t_do, t_lse, t_delta, offs_n, offs_d, body_lo, full_m, N, qk_scale,
-        HEAD_DIM, BLOCK_M, PAD_D, False, CAUSAL, DOT_PRECISION,
+        HEAD_DIM, BLOCK_M, PAD_D, False, CAUSAL,
     )
     b_dk, b_dv = _bwd_dkdv_inner(
         b_dk, b_dv, b_k, b_v, t_q, t_do, t_lse, t_delta, offs_n, offs_d, tl.maximum(body_lo, full_m), N, N,
-        qk_scale, HEAD_DIM, BLOCK_M, PAD_D, True, CAUSAL, DOT_PRECISION,
+        qk_scale, HEAD_DIM, BLOCK_M, PAD_D, True, CAUSAL,
     )
     _store_tile(t_dv + t_cols, b_dv.to(t_dv.dtype.element_ty), col_ok, d_ok, PAD_D)
     _store_tile(t_dk + t_cols, (b_dk * sm_scale).to(t_dk.dtype.element_ty), col_ok, d_ok, PAD_D)
@@ -317,7 +343,7 @@ def _attn_bwd_dkdv(
 def _bwd_dq_inner(
     b_dq, b_q, b_do, b_lse2, b_delta, t_k, t_v, offs_m, offs_d, lo, hi, N, qk_scale,
     HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr, PAD_D: tl.constexpr,
-    MASKED: tl.constexpr, CAUSAL: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    MASKED: tl.constexpr, CAUSAL: tl.constexpr,
 ):
     """Accumulate dQ of one query block over the key blocks [lo, hi)."""
     offs_n0 = tl.arange(0, BLOCK_N)
@@ -326,14 +352,11 @@ def _bwd_dq_inner(
         cols = start_n + offs_n0
         col_ok = cols < N
         t_cols = cols[:, None] * HEAD_DIM + offs_d[None, :]
-        if MASKED:
-            kv_ok = col_ok[:, None] & d_ok[None, :]
-        else:
-            kv_ok = d_ok[None, :]  # all True unless the head dim is padded
-        b_k = tl.load(t_k + t_cols, mask=kv_ok, other=0.0)  # (BLOCK_N, BLOCK_D)
-        b_v = tl.load(t_v + t_cols, mask=kv_ok, other=0.0)  # (BLOCK_N, BLOCK_D)
+        # unmasked blocks: no mask at all, or only the head-dim padding when PAD_D
+        b_k = _load_tile(t_k + t_cols, col_ok, d_ok, MASKED, PAD_D)  # (BLOCK_N, BLOCK_D)
+        b_v = _load_tile(t_v + t_cols, col_ok, d_ok, MASKED, PAD_D)  # (BLOCK_N, BLOCK_D)
         # (BLOCK_M, BLOCK_D) @ (BLOCK_D, BLOCK_N) -> (BLOCK_M, BLOCK_N)
-        b_s = tl.dot(b_q, tl.trans(b_k), input_precision=DOT_PRECISION) * qk_scale
+        b_s = tl.dot(b_q, tl.trans(b_k), input_precision=FP32_DOT) * qk_scale
         b_p = tl.exp2(b_s - b_lse2[:, None])
         if MASKED:
             keep = col_ok[None, :]
@@ -341,18 +364,18 @@ def _bwd_dq_inner(
                 keep = keep & (cols[None, :] <= offs_m[:, None])
             b_p = tl.where(keep, b_p, 0.0)
         # dP = dO V^T: (BLOCK_M, BLOCK_D) @ (BLOCK_D, BLOCK_N) -> (BLOCK_M, BLOCK_N)
-        b_dp = tl.dot(b_do, tl.trans(b_v), input_precision=DOT_PRECISION)
+        b_dp = tl.dot(b_do, tl.trans(b_v), input_precision=FP32_DOT)
         b_ds = b_p * (b_dp - b_delta[:, None])
         # dQ += dS K: (BLOCK_M, BLOCK_N) @ (BLOCK_N, BLOCK_D) -> (BLOCK_M, BLOCK_D)
-        b_dq = tl.dot(b_ds.to(b_k.dtype), b_k, b_dq, input_precision=DOT_PRECISION)
+        b_dq = tl.dot(b_ds.to(b_k.dtype), b_k, b_dq, input_precision=FP32_DOT)
     return b_dq
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["N_BUCKET"])
 def _attn_bwd_dq(
-    t_q, t_k, t_v, t_do, t_lse, t_delta, t_dq, N, qk_scale, sm_scale,
+    t_q, t_k, t_v, t_do, t_lse, t_delta, t_dq, N, N_BUCKET, qk_scale, sm_scale,
     HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, PAD_D: tl.constexpr, CAUSAL: tl.constexpr,
-    DOT_PRECISION: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
     """One program: dQ for BLOCK_M queries of one (batch, head), looping over the keys they see."""
     start_m = tl.program_id(0) * BLOCK_M
@@ -368,8 +391,8 @@ def _attn_bwd_dq(
     row_ok = offs_m < N
     d_ok = offs_d < HEAD_DIM
     t_rows = offs_m[:, None] * HEAD_DIM + offs_d[None, :]
-    b_q = _load_tile(t_q + t_rows, row_ok, d_ok, PAD_D)  # (BLOCK_M, BLOCK_D)
-    b_do = _load_tile(t_do + t_rows, row_ok, d_ok, PAD_D)  # (BLOCK_M, BLOCK_D)
+    b_q = _load_tile(t_q + t_rows, row_ok, d_ok, True, PAD_D)  # (BLOCK_M, BLOCK_D)
+    b_do = _load_tile(t_do + t_rows, row_ok, d_ok, True, PAD_D)  # (BLOCK_M, BLOCK_D)
     b_lse2 = tl.load(t_lse + bh * N + offs_m, mask=row_ok, other=0.0) * LOG2E  # LSE in base-2 units
     b_delta = tl.load(t_delta + bh * N + offs_m, mask=row_ok, other=0.0)
     b_dq = tl.zeros([BLOCK_M, BLOCK_D], dtype=ACC_DTYPE)
@@ -381,11 +404,11 @@ def _attn_bwd_dq(
         edge_hi = N
     b_dq = _bwd_dq_inner(
         b_dq, b_q, b_do, b_lse2, b_delta, t_k, t_v, offs_m, offs_d, 0, body_hi, N, qk_scale,
-        HEAD_DIM, BLOCK_N, PAD_D, False, CAUSAL, DOT_PRECISION,
+        HEAD_DIM, BLOCK_N, PAD_D, False, CAUSAL,
     )
     b_dq = _bwd_dq_inner(
         b_dq, b_q, b_do, b_lse2, b_delta, t_k, t_v, offs_m, offs_d, body_hi, edge_hi, N, qk_scale,
-        HEAD_DIM, BLOCK_N, PAD_D, True, CAUSAL, DOT_PRECISION,
+        HEAD_DIM, BLOCK_N, PAD_D, True, CAUSAL,
     )
     _store_tile(t_dq + t_rows, (b_dq * sm_scale).to(t_dq.dtype.element_ty), row_ok, d_ok, PAD_D)
 
@@ -465,7 +488,8 @@ def _kernel_and_meta(name: str, fp32: bool):
                 )
                 for c in configs
             ],
-            key=["N", "HEAD_DIM", "CAUSAL", "DOT_PRECISION"],
+            # one tuning per (length bucket, head dim, causal) and dtype (the autotuner adds the dtypes)
+            key=["N_BUCKET", "HEAD_DIM", "CAUSAL"],
         )(_KERNELS[name])
     return _TUNED[name, fp32], {}
 
@@ -476,7 +500,11 @@ def _kernel_and_meta(name: str, fp32: bool):
 
 
 def _check_inputs(q, k, v, causal, scale) -> float:
-    """Shapes, dtypes and devices of q, k, v (no finiteness check: it would sync the GPU); returns the scale."""
+    """Shapes, dtypes and devices of q, k, v (no finiteness check: it would sync the GPU); returns the scale.
+
+    Size limits: B * H <= 65535 (the launch grid's second axis) and N * d < 2**31 (offsets inside one head are
+    int32 in the kernels; only the (batch, head) offset is int64).
+    """
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
@@ -493,6 +521,8 @@ def _check_inputs(q, k, v, causal, scale) -> float:
         raise ValueError(f"head dim d must lie in [1, {MAX_HEAD_DIM}], got q of shape {shape_of(q)}")
     if B * H > 65535:
         raise ValueError(f"B * H must be at most 65535 (a launch-grid limit), got q of shape {shape_of(q)}")
+    if N * d >= 2**31:
+        raise ValueError(f"N * d must be below 2**31 (int32 offsets inside one head), got q of shape {shape_of(q)}")
     if not (q.dtype == k.dtype == v.dtype):
         raise TypeError(f"q, k, v must share a dtype: got {q.dtype}, {k.dtype}, {v.dtype}")
     if q.dtype not in SUPPORTED_DTYPES:
@@ -525,8 +555,6 @@ def _static_args(q: torch.Tensor, causal: bool) -> dict:
         "BLOCK_D": block_d,
         "PAD_D": block_d != d,
         "CAUSAL": causal,
-        # fp32 inputs: exact fp32 products (a GPU would use TF32, ~1e-3 errors); fp16/bf16: tensor cores
-        "DOT_PRECISION": "ieee" if q.dtype == torch.float32 else "tf32",
     }
 
 
@@ -539,7 +567,8 @@ def _forward(q, k, v, causal: bool, scale: float) -> tuple[torch.Tensor, torch.T
     kernel, meta = _kernel_and_meta("fwd", q.dtype == torch.float32)
     grid = lambda meta: (triton.cdiv(N, meta["BLOCK_M"]), B * H)  # (query blocks, batch * heads)
     qk_scale = scale * 1.4426950408889634  # scores in base-2 units: exp(x) = exp2(x * log2(e))
-    kernel[grid](q, k, v, o, lse, N, qk_scale, **_static_args(q, causal), **meta)
+    n_bucket = triton.next_power_of_2(N)  # the autotuner's key: lengths 1025..2048 share one tuning
+    kernel[grid](q, k, v, o, lse, N, n_bucket, qk_scale, **_static_args(q, causal), **meta)
     return o, lse
 
 
@@ -557,10 +586,11 @@ def _backward(do, q, k, v, o, lse, causal: bool, scale: float):
     qk_scale = scale * 1.4426950408889634
     kernel, meta = _kernel_and_meta("dkdv", fp32)
     key_grid = lambda meta: (triton.cdiv(N, meta["BLOCK_N"]), B * H)  # (key blocks, batch * heads)
-    kernel[key_grid](q, k, v, do, lse, delta, dk, dv, N, qk_scale, scale, **static, **meta)
+    n_bucket = triton.next_power_of_2(N)  # the autotuner's key
+    kernel[key_grid](q, k, v, do, lse, delta, dk, dv, N, n_bucket, qk_scale, scale, **static, **meta)
     kernel, meta = _kernel_and_meta("dq", fp32)
     query_grid = lambda meta: (triton.cdiv(N, meta["BLOCK_M"]), B * H)  # (query blocks, batch * heads)
-    kernel[query_grid](q, k, v, do, lse, delta, dq, N, qk_scale, scale, **static, **meta)
+    kernel[query_grid](q, k, v, do, lse, delta, dq, N, n_bucket, qk_scale, scale, **static, **meta)
     return dq, dk, dv
 
 
@@ -711,6 +741,7 @@ def _check_inputs_light(q, k, v) -> None:
 def kernel_source(name: str = "forward_inner") -> str:
     """The Python source of one kernel piece, for reading in lesson 07: 'forward_inner', 'forward', ..."""
     pieces = {
+        "load_tile": _load_tile,
         "forward_inner": _fwd_inner,
         "forward": _attn_fwd,
         "backward_dkdv_inner": _bwd_dkdv_inner,

@@ -13,12 +13,33 @@ and never holds more than (block_q, block_k) scores per (batch, head). The outpu
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
 from ._validate import check_positive_int, shape_of
 
-__all__ = ["online_softmax_step", "merge_states", "tiled_attention", "score_matrix_bytes", "flash_state_bytes"]
+__all__ = [
+    "online_softmax_step",
+    "merge_states",
+    "TilingStats",
+    "tiled_attention",
+    "score_matrix_bytes",
+    "flash_state_bytes",
+]
+
+
+@dataclass(frozen=True)
+class TilingStats:
+    """What `tiled_attention(..., return_stats=True)` actually built, per (batch, head)."""
+
+    largest_tile: tuple[int, int]  # (rows, cols) of the largest block of scores held at once
+    score_blocks: int  # blocks of scores computed (causal skips the blocks above the diagonal)
+
+    @property
+    def largest_tile_scores(self) -> int:
+        """Scores in the largest tile: the most held at once per (batch, head)."""
+        return self.largest_tile[0] * self.largest_tile[1]
 
 
 def online_softmax_step(m, l, acc, s_block, v_block):
@@ -67,12 +88,20 @@ def _check(q, k, v) -> None:
 
 
 def tiled_attention(
-    q, k, v, causal: bool = False, scale: float | None = None, block_q: int = 32, block_k: int = 32
-) -> torch.Tensor:
+    q,
+    k,
+    v,
+    causal: bool = False,
+    scale: float | None = None,
+    block_q: int = 32,
+    block_k: int = 32,
+    return_stats: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, TilingStats]:
     """softmax(q k^T * scale) v over (block_q, block_k) tiles; q (..., N_q, d), k (..., N_k, d), v (..., N_k, d_v).
 
     Returns (..., N_q, d_v), equal to SDPA up to rounding. causal=True: query i sees keys j <= i (top-left).
-    A query that sees no key gets a zero row.
+    A query that sees no key gets a zero row. return_stats=True returns (output, TilingStats): the largest
+    score tile it built and how many score blocks it computed.
     """
     _check(q, k, v)
     block_q = check_positive_int(block_q, "block_q")
@@ -83,7 +112,10 @@ def tiled_attention(
         scale = 1.0 / math.sqrt(q.shape[-1])
     elif isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
         raise ValueError(f"scale must be a finite positive number or None, got {scale!r}")
+    if not isinstance(return_stats, bool):
+        raise TypeError(f"return_stats must be a bool, got {type(return_stats).__name__}")
     n_q, n_k = q.shape[-2], k.shape[-2]
+    largest, blocks = (0, 0), 0  # the largest score tile built, the number of score blocks computed
     out = torch.empty(*q.shape[:-1], v.shape[-1], dtype=q.dtype, device=q.device)  # (..., N_q, d_v)
     for i0 in range(0, n_q, block_q):
         q_blk = q[..., i0 : i0 + block_q, :]  # (..., bq, d)
@@ -98,9 +130,14 @@ def tiled_attention(
             if causal:
                 cols = torch.arange(j0, j0 + k_blk.shape[-2], device=q.device)
                 s = s.masked_fill(cols[None, :] > rows[:, None], float("-inf"))
+            blocks += 1
+            if s.shape[-2] * s.shape[-1] > largest[0] * largest[1]:
+                largest = (s.shape[-2], s.shape[-1])
             m, l, acc = online_softmax_step(m, l, acc, s, v[..., j0 : j0 + block_k, :])
         safe_l = torch.where(l > 0, l, torch.ones_like(l))
         out[..., i0 : i0 + block_q, :] = torch.where(l[..., None] > 0, acc / safe_l[..., None], 0.0)
+    if return_stats:
+        return out, TilingStats(largest_tile=largest, score_blocks=blocks)
     return out
 
 

@@ -162,6 +162,28 @@ def test_interpreter_runs_the_gpu_block_configs(which, monkeypatch):
 
 
 @needs_interpreter
+@pytest.mark.parametrize("d", [16, 40, 64])
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+def test_interpreter_reads_nothing_past_the_head(d, causal):
+    """q, k, v, dO are the first half of buffers whose second half is NaN: any load past the head's last element
+    (e.g. an unmasked tile of a padded head dim, d = 40) would bring a NaN in. N = 192 is a multiple of every
+    block size, so every block but the causal diagonal runs the unmasked loop, up to the last row."""
+    n, scale = 192, d**-0.5
+    bufs = [torch.full((2, 1, n, d), float("nan")) for _ in range(4)]
+    g = torch.Generator().manual_seed(d)
+    for buf in bufs:
+        buf[:1] = torch.randn(1, 1, n, d, generator=g)
+    q, k, v, do = (buf[:1] for buf in bufs)  # contiguous views: .contiguous() keeps them where they are
+    assert q.is_contiguous() and q.data_ptr() == bufs[0].data_ptr()
+    out, lse = gpu._forward(q, k, v, causal, scale)
+    got = (out, *gpu._backward(do, q, k, v, out, lse, causal, scale))
+    want = _run(_ref, q.double(), k.double(), v.double(), do.double(), causal)
+    for name, a, b in zip(("out", "dq", "dk", "dv"), got, want):
+        assert torch.isfinite(a).all(), name
+        assert (a.double() - b).abs().max().item() <= CPU_ATOL[torch.float32], name
+
+
+@needs_interpreter
 def test_interpreter_small_head_dim_is_padded():
     """d = 8 pads the tile to 16 columns and masks them."""
     q, k, v = _inputs((1, 1, 33, 8), torch.float32, seed=7)
@@ -289,6 +311,11 @@ def _qkv(shape=(1, 1, 4, 16), dtype=torch.float32):
         (lambda: (*_qkv()[:2], torch.zeros(1, 1, 5, 16)), ValueError, r"same shape .*v \(1, 1, 5, 16\)"),
         (lambda: _qkv((1, 1, 0, 16)), ValueError, r"at least one .* got shape \(1, 1, 0, 16\)"),
         (lambda: _qkv((1, 1, 4, 256)), ValueError, r"head dim d must lie in \[1, 128\], got q of shape \(1, 1, 4, 256\)"),
+        (  # N * d = 2**31 (an expanded view: no memory): in-head offsets would overflow int32
+            lambda: [torch.zeros(1, 1, 1, 128).expand(1, 1, 2**24, 128)] * 3,
+            ValueError,
+            r"N \* d must be below 2\*\*31 \(int32 offsets inside one head\), got q of shape \(1, 1, 16777216, 128\)",
+        ),
         (lambda: _qkv(dtype=torch.float64), TypeError, r"float16, bfloat16 or float32, got torch.float64"),
         (lambda: (*_qkv()[:2], _qkv()[2].half()), TypeError, r"share a dtype"),
     ],
@@ -315,8 +342,47 @@ def test_flash_attention_validates_options(causal, scale, error, words):
 def test_kernel_source_shows_the_inner_loop():
     src = gpu.kernel_source("forward_inner")
     assert src.startswith("@triton.jit") and "tl.exp2(b_m - b_m_new)" in src
+    assert "_load_tile(t_k + t_kv, col_ok, d_ok, MASKED, PAD_D)" in src  # unmasked blocks go through _load_tile
     with pytest.raises(ValueError, match="name must be one of"):
         gpu.kernel_source("nope")
+
+
+def test_unmasked_tiles_load_without_any_mask():
+    """_load_tile masks rows only when asked and head-dim columns only when padded: no mask for neither."""
+    src = gpu.kernel_source("load_tile")
+    branches = [line.strip() for line in src.splitlines() if "tl.load(" in line]
+    assert branches == [
+        "b_x = tl.load(t_ptrs, mask=row_ok[:, None] & d_ok[None, :], other=0.0)",
+        "b_x = tl.load(t_ptrs, mask=row_ok[:, None], other=0.0)",
+        "b_x = tl.load(t_ptrs, mask=d_ok[None, :], other=0.0)",
+        "b_x = tl.load(t_ptrs)",
+    ]
+
+
+@needs_triton
+def test_autotune_key_is_a_length_bucket(monkeypatch):
+    """One tuning per power-of-two bucket of N (and head dim, causal), not one per distinct N."""
+    for kernel in (gpu._attn_fwd, gpu._attn_bwd_dkdv, gpu._attn_bwd_dq):
+        assert "N_BUCKET" in kernel.arg_names and "DOT_PRECISION" not in kernel.arg_names
+    monkeypatch.setattr(gpu, "INTERPRET", False)
+    monkeypatch.setattr(gpu, "AUTOTUNE", "small")
+    monkeypatch.setattr(gpu, "_TUNED", {})
+    tuned, meta = gpu._kernel_and_meta("fwd", False)
+    assert meta == {} and list(tuned.keys) == ["N_BUCKET", "HEAD_DIM", "CAUSAL"]
+
+    launched = []
+
+    class Spy:  # records the arguments of every launch instead of running a kernel
+        def __getitem__(self, grid):
+            return lambda *args, **kwargs: launched.append((args, kwargs))
+
+    monkeypatch.setattr(gpu, "_kernel_and_meta", lambda name, fp32: (Spy(), {}))
+    q, k, v = _inputs((1, 1, 1000, 16), torch.float16)
+    gpu._forward(q, k, v, False, 0.25)
+    gpu._backward(torch.ones_like(q), q, k, v, torch.zeros_like(q), torch.zeros(1, 1, 1000), False, 0.25)
+    (fwd, fwd_kw), (dkdv, _), (dq, _) = launched
+    assert fwd[5:7] == (1000, 1024) and dkdv[8:10] == (1000, 1024) and dq[7:9] == (1000, 1024)  # N, N_BUCKET
+    assert "DOT_PRECISION" not in fwd_kw and fwd_kw["PAD_D"] is False
 
 
 def test_configs_keep_the_divisibility_rules():

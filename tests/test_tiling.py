@@ -93,6 +93,26 @@ def test_memory_counts():
     assert tiling.flash_state_bytes(1, 1, 10) == 40
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_stats_record_the_tiles_actually_built(causal):
+    """return_stats gives the output unchanged, the largest score tile built and the number of blocks."""
+    q, k, v = _qkv((2, 3, 97, 40), seed=8)
+    out, stats = tiling.tiled_attention(q, k, v, causal=causal, block_q=32, block_k=16, return_stats=True)
+    assert torch.equal(out, tiling.tiled_attention(q, k, v, causal=causal, block_q=32, block_k=16))
+    assert stats.largest_tile == (32, 16) and stats.largest_tile_scores == 512
+    # query blocks of 32 rows (the last has 1): 7 key blocks each, or (causal) only up to the diagonal
+    assert stats.score_blocks == (2 + 4 + 6 + 7 if causal else 4 * 7)
+    _, small = tiling.tiled_attention(q[..., :5, :], k[..., :5, :], v[..., :5, :], return_stats=True)
+    assert small.largest_tile == (5, 5) and small.score_blocks == 1  # blocks larger than the sequence: one tile
+
+
+def test_causal_computes_about_half_the_blocks():
+    q, k, v = _qkv((1, 1, 1024, 8), seed=9)
+    _, full = tiling.tiled_attention(q, k, v, block_q=64, block_k=64, return_stats=True)
+    _, causal = tiling.tiled_attention(q, k, v, causal=True, block_q=64, block_k=64, return_stats=True)
+    assert (full.score_blocks, causal.score_blocks) == (16 * 16, 16 * 17 // 2)
+
+
 @pytest.mark.parametrize(
     "call, error, words",
     [
@@ -103,6 +123,7 @@ def test_memory_counts():
         (lambda q, k, v: tiling.tiled_attention(q, k, v, block_q=2.5), TypeError, "block_q must be a positive int"),
         (lambda q, k, v: tiling.tiled_attention(q, k, v, scale=-1.0), ValueError, "scale must be a finite positive"),
         (lambda q, k, v: tiling.tiled_attention(q, k, v, causal="yes"), TypeError, "causal must be a bool"),
+        (lambda q, k, v: tiling.tiled_attention(q, k, v, return_stats=1), TypeError, "return_stats must be a bool"),
         (lambda q, k, v: tiling.tiled_attention(q.long(), k, v), TypeError, "floating-point"),
         (lambda q, k, v: tiling.tiled_attention(q[0, 0], k, v), ValueError, r"q must have shape \(\.\.\., N, d\), got shape \(8,\)"),
         (lambda q, k, v: tiling.score_matrix_bytes(1, 1, 0, 2), ValueError, "N must be a positive int"),
