@@ -622,24 +622,31 @@ def effective_weights(
     return _safe_divide(similarity, similarity.sum(-1, keepdim=True))
 
 
-def attention_pattern(variant: Variant | str, n: int, causal: bool = False, d: int = 16, seed: int = 0) -> np.ndarray:
+def attention_pattern(
+    variant: Variant | str, n: int, causal: bool = False, d: int = 16, seed: int = 0, weights: bool = False
+) -> np.ndarray:
     """Which keys (columns) each query (row) reaches, an (n, n) array in [0, 1] for the picture.
 
     Masked variants (exact, flash, local, block_sparse) give their mask as 0/1. low_rank, linear and
-    performer reach every key: they give their effective weights on random q, k (seeded), each row scaled
-    to a maximum of 1, which shows the structure that replaces the softmax.
+    performer reach every key: they give |effective weights| on random q, k (seeded, (n, d) each), each row
+    scaled to a maximum of 1, which shows the structure that replaces the softmax. weights=True gives that
+    row-scaled |weight| picture for every variant, masked ones included (exact: the softmax weights).
     """
     variant = _as_variant(variant)
     n = _check_int(n, "n")
-    if variant.kind in ("exact", "flash"):
-        mask = torch.ones(n, n, dtype=torch.bool)
-        return (mask.tril() if causal else mask).double().numpy()
-    if variant.kind == "local":
-        return window_mask(n, variant.window, causal=causal).double().numpy()
-    if variant.kind == "block_sparse":
-        return block_sparse_mask(n, variant.block, min(variant.n_global, n), causal=causal).double().numpy()
+    if not isinstance(weights, bool):
+        raise TypeError(f"weights must be a bool, got {type(weights).__name__}")
+    if not weights:
+        if variant.kind in ("exact", "flash"):
+            mask = torch.ones(n, n, dtype=torch.bool)
+            return (mask.tril() if causal else mask).double().numpy()
+        if variant.kind == "local":
+            return window_mask(n, variant.window, causal=causal).double().numpy()
+        if variant.kind == "block_sparse":
+            return block_sparse_mask(n, variant.block, min(variant.n_global, n), causal=causal).double().numpy()
     g = torch.Generator().manual_seed(_check_int(seed, "seed", minimum=0))
-    q, k = (torch.randn(n, d, generator=g, dtype=torch.float64) for _ in range(2))
+    d = _check_int(d, "d")
+    q, k = (torch.randn(n, d, generator=g, dtype=torch.float64) for _ in range(2))  # (n, d) each
     w = effective_weights(q, k, variant, causal=causal).abs()  # (n, n)
     return (w / w.amax(-1, keepdim=True)).numpy()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -379,6 +380,58 @@ def test_attention_pattern(kind):
         assert (p > 0).all()  # every query still reaches every key
     causal = ef.attention_pattern(kind if kind != "low_rank" else "exact", 8, causal=True)
     assert (causal[torch.ones(8, 8, dtype=torch.bool).triu(1).numpy()] == 0).all()
+
+
+@pytest.mark.parametrize("kind", ef.VARIANTS)
+def test_attention_pattern_weights(kind):
+    variant = ef.Variant(kind, window=2, block=4, n_global=1, rank=4)
+    p = ef.attention_pattern(variant, 16, weights=True)
+    assert p.shape == (16, 16) and p.min() >= 0 and np.allclose(p.max(-1), 1)  # each row scaled to max 1
+    g = torch.Generator().manual_seed(0)
+    q, k = (torch.randn(16, 16, generator=g, dtype=torch.float64) for _ in range(2))
+    w = ef.effective_weights(q, k, variant).abs()  # (16, 16), the same seeded q, k
+    assert np.allclose(p, (w / w.amax(-1, keepdim=True)).numpy())
+    mask = ef.attention_pattern(variant, 16)
+    assert ((p > 0) <= (mask > 0)).all()  # a weight only where the mask allows
+    if kind in ("exact", "flash", "local", "block_sparse"):
+        assert not np.allclose(p, mask)  # softmax weights, not the 0/1 mask
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_lesson11_weight_panels_hold_on_other_seeds(seed):
+    """Lesson 11's gallery: elu + 1 weights are far flatter than softmax's; performer's are the closest to it."""
+    kinds = {"exact": "exact", "low_rank": ef.Variant("low_rank", rank=4), "linear": "linear", "performer": "performer"}
+    w = {name: ef.attention_pattern(v, 24, weights=True, seed=seed) for name, v in kinds.items()}
+    flatness = {name: p.mean() for name, p in w.items()}
+    gap = {name: np.abs(p - w["exact"]).mean() for name, p in w.items()}
+    assert flatness["linear"] > 2 * flatness["exact"]
+    assert gap["performer"] < min(gap["low_rank"], gap["linear"])
+
+
+@pytest.mark.parametrize("first_seed", [0, 3, 6])
+def test_performer_error_shrinks_like_one_over_sqrt_m(first_seed):
+    """Lesson 11: 8x more random features cut the output error to about 1/sqrt(8) = 0.35 (asserted in (0.25, 0.5))."""
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 2, 24, 8, generator=g, dtype=torch.float64) for _ in range(3))
+    q, k = 0.5 * q, 0.5 * k
+    exact = ef.exact_attention(q, k, v)
+    error = {}
+    for m in (512, 4096):
+        runs = []
+        for seed in range(first_seed, first_seed + 3):
+            P = ef.performer_projection(8, m, seed=seed, dtype=torch.float64)  # (m, d)
+            runs.append((ef.linear_attention(q, k, v, feature_map="performer", projection=P) - exact).abs().mean())
+        error[m] = float(sum(runs) / len(runs))
+    assert 0.25 < error[4096] / error[512] < 0.5
+
+
+def test_attention_pattern_bad_input():
+    with pytest.raises(TypeError, match="weights"):
+        ef.attention_pattern("exact", 8, weights=1)
+    with pytest.raises(ValueError, match="n must"):
+        ef.attention_pattern("exact", 0)
+    with pytest.raises(ValueError, match="d must"):
+        ef.attention_pattern("linear", 8, d=0)
 
 
 @pytest.mark.parametrize("kind", ef.VARIANTS)

@@ -99,6 +99,22 @@ def _stack_value(text: str) -> int:
     return stack[0]
 
 
+@pytest.mark.parametrize("max_depth", [0, 1, 2])
+def test_max_depth_counts_levels_below_the_root(max_depth):
+    """Lesson 11: max_depth=2 gives up to three bracket levels (the root plus two below it)."""
+    config = listops.ListOpsConfig(max_depth=max_depth, max_args=4, branch_prob=0.5, max_length=400)
+    rng = random.Random(0)
+    deepest = []
+    for _ in range(300):
+        tokens, _ = listops.generate(rng, config)
+        level, top = 0, 0
+        for token in tokens:
+            level += token.startswith("[") - (token == "]")
+            top = max(top, level)
+        deepest.append(top)
+    assert max(deepest) == max_depth + 1
+
+
 def test_listops_labels_match_an_independent_evaluator():
     config = listops.ListOpsConfig(max_depth=4, max_args=6, branch_prob=0.4, max_length=120)
     x, y = listops.listops_batch(500, torch.Generator().manual_seed(0), config)

@@ -90,7 +90,7 @@ LINEAR = Exercise(
         Mistake(
             "no normaliser",
             _unnormalised,
-            "Divide phi(q_i) (phi(K)^T V) by phi(q_i) . sum_j phi(k_j): it plays softmax's denominator.",
+            "Divide phi(q_i)^T (phi(K)^T V) by phi(q_i)^T sum_j phi(k_j): it plays softmax's denominator.",
         ),
         Mistake(
             "the feature map is elu(x), not elu(x) + 1",
