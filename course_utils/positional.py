@@ -37,6 +37,7 @@ __all__ = [
     "ALiBiAttention",
     "ENCODINGS",
     "make_encoder",
+    "rnn_encoding",
 ]
 
 
@@ -201,16 +202,24 @@ def alibi_slopes(num_heads: int) -> torch.Tensor:
 ALIBI_MODES = ("split", "symmetric", "causal")
 
 
-def alibi_bias(num_heads: int, n: int, mode: str = "split", device=None) -> torch.Tensor:
-    """(H, n, n) float: the ALiBi penalty -m_h * |j - i|, -inf where a head may not look.
+def alibi_bias(num_heads: int, n: int, mode: str = "split", device=None, slope_scale: float = 1.0) -> torch.Tensor:
+    """(H, n, n) float: the ALiBi penalty -s_h * |j - i|, -inf where a head may not look.
 
     mode "causal": every head sees only keys j <= i (the paper's language-model setting).
     mode "split": the first H/2 heads look left (j <= i), the others right (j >= i), each with the slopes
     of H/2 heads: a bidirectional encoder that still knows left from right (like a bidirectional RNN).
     mode "symmetric": every head sees both sides with the same penalty; it cannot tell left from right.
+    slope_scale multiplies every slope s_h; 0 keeps only the masks (lesson 06's control: the split masks alone).
     """
     num_heads = _positive_int(num_heads, "num_heads")
     n = _positive_int(n, "n")
+    if (
+        isinstance(slope_scale, bool)
+        or not isinstance(slope_scale, (int, float))
+        or not math.isfinite(slope_scale)
+        or slope_scale < 0
+    ):
+        raise ValueError(f"slope_scale must be a finite float >= 0, got {slope_scale!r}")
     if mode not in ALIBI_MODES:
         raise ValueError(f"mode must be one of {ALIBI_MODES}, got {mode!r}")
     offset = relative_offsets(n, device=device).to(torch.float32)  # (n, n), j - i
@@ -220,6 +229,7 @@ def alibi_bias(num_heads: int, n: int, mode: str = "split", device=None) -> torc
         slopes = alibi_slopes(num_heads // 2).repeat(2).to(device)  # (H,)
     else:
         slopes = alibi_slopes(num_heads).to(device)
+    slopes = slopes * float(slope_scale)
     bias = -slopes[:, None, None] * offset.abs()  # (H, 1, 1) * (n, n) -> (H, n, n)
     if mode == "causal":
         return bias.masked_fill(offset > 0, float("-inf"))
@@ -231,25 +241,27 @@ def alibi_bias(num_heads: int, n: int, mode: str = "split", device=None) -> torc
 
 
 class ALiBiAttention(_BiasedAttention):
-    """Multi-head attention with ALiBi: scores get -m_h * |j - i|; nothing learned, nothing added to the input.
+    """Multi-head attention with ALiBi: scores get -s_h * |j - i|; nothing learned, nothing added to the input.
 
-    `mode` as in `alibi_bias` ("split" by default, for encoders). With is_causal=True every head looks left.
+    `mode` and `slope_scale` as in `alibi_bias` ("split" by default, for encoders; slope_scale=0 keeps the masks
+    only). With is_causal=True every head looks left.
     """
 
-    def __init__(self, d_model: int, num_heads: int, mode: str = "split", bias: bool = True):
+    def __init__(self, d_model: int, num_heads: int, mode: str = "split", bias: bool = True, slope_scale: float = 1.0):
         super().__init__(d_model, num_heads, bias=bias)
-        alibi_bias(num_heads, 1, mode)  # validates mode and num_heads
+        alibi_bias(num_heads, 1, mode, slope_scale=slope_scale)  # validates mode, num_heads and slope_scale
         self.mode = mode
+        self.slope_scale = float(slope_scale)
 
     def position_bias(self, n: int, device=None, dtype=torch.float32) -> torch.Tensor:
         """(H, n, n) ALiBi penalties (-inf where a head may not look)."""
-        return alibi_bias(self.num_heads, n, self.mode, device=device).to(dtype)
+        return alibi_bias(self.num_heads, n, self.mode, device=device, slope_scale=self.slope_scale).to(dtype)
 
     def _mask(self, x, attn_mask, is_causal):
         if is_causal:  # the paper's setting: every head looks left, the causal mask included
             if attn_mask is not None:
                 raise ValueError("pass either attn_mask or is_causal=True, not both (as torch's SDPA)")
-            bias = alibi_bias(self.num_heads, x.shape[1], "causal", device=x.device).to(x.dtype)
+            bias = alibi_bias(self.num_heads, x.shape[1], "causal", x.device, self.slope_scale).to(x.dtype)
             return _with_bias(bias, attn_mask, False, x.shape[1])
         return super()._mask(x, attn_mask, is_causal)
 
@@ -306,7 +318,8 @@ class RoPEAttention(MultiHeadSelfAttention):
 # One encoder per encoding, everything else equal (lesson 06's comparison)
 # ---------------------------------------------------------------------------------------------------------
 
-ENCODINGS = ("none", "sinusoidal", "learned", "relative", "rope", "alibi")
+ENCODINGS = ("none", "sinusoidal", "learned", "relative", "rope", "alibi", "split_masks")
+# "split_masks": ALiBi's split left/right masks with slope 0, no distance penalty (the control for "alibi")
 
 
 def make_encoder(
@@ -339,6 +352,8 @@ def make_encoder(
         attention = RoPEAttention
     elif encoding == "alibi":
         attention = ALiBiAttention
+    elif encoding == "split_masks":
+        attention = lambda d, h: ALiBiAttention(d, h, mode="split", slope_scale=0.0)
     return tiny_transformer(
         vocab_size,
         n_classes,
@@ -349,3 +364,29 @@ def make_encoder(
         position=position,
         attention=attention,
     )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# An RNN-based encoding, for lesson 06's picture of the four kinds (no model here uses it)
+# ---------------------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def rnn_encoding(n_positions: int, d_model: int, seed: int = 0, gain: float = 1.0) -> torch.Tensor:
+    """(n_positions, d_model): e^p is the hidden state of a random tanh RNN after p + 1 steps of the same input.
+
+    The recurrence e^p = tanh(W e^(p-1) + u) makes each position from the one before (W orthogonal times gain,
+    u random, seeded): positions come one after another, and the encoding goes on past any length.
+    """
+    n_positions = _positive_int(n_positions, "n_positions")
+    d_model = _positive_int(d_model, "d_model")
+    gain = _positive_float(gain, "gain")
+    g = torch.Generator().manual_seed(seed)
+    W = torch.linalg.qr(torch.randn(d_model, d_model, generator=g, dtype=torch.float64))[0] * gain  # (D, D)
+    u = 0.5 * torch.randn(d_model, generator=g, dtype=torch.float64)  # (D,) the constant input, already projected
+    e = torch.zeros(d_model, dtype=torch.float64)
+    rows = []
+    for _ in range(n_positions):
+        e = torch.tanh(W @ e + u)  # (D, D) @ (D,) -> (D,)
+        rows.append(e)
+    return torch.stack(rows).to(torch.float32)  # (N, D)

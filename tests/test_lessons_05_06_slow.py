@@ -35,7 +35,11 @@ def test_lesson05_each_relation_gets_its_own_head(seed):
     mass = relation_mass(model, x, partners)
     assert sorted(mass.argmax(dim=1).tolist()) == [0, 1], mass
     assert (mass.max(dim=1).values >= 0.6).all() and (mass.min(dim=1).values <= 0.1).all(), mass
-    assert max(_accuracy_without_head(model, h, x, y) for h in range(2)) < 0.5
+    on_self = model.attention_maps(x)[0].diagonal(dim1=-2, dim2=-1).mean(dim=(0, 2))  # (H,)
+    owner = mass.argmax(dim=1)
+    assert all(mass[h, int(owner[h])] + on_self[h] > 0.9 for h in range(2)), (mass, on_self)
+    ablated = [_accuracy_without_head(model, h, x, y) for h in range(2)]
+    assert max(ablated) < 0.5 and all(0.06 < a < 0.25 for a in ablated), ablated
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -44,12 +48,17 @@ def test_lesson06_order_needs_positions_and_alibi_extrapolates(seed):
     experiment = OrderExperiment()
     lengths = [experiment.length, 2 * experiment.length, 4 * experiment.length]
     acc = {}
-    for name in ("none", "sinusoidal", "learned", "relative", "rope", "alibi"):
+    for name in ("none", "sinusoidal", "learned", "relative", "rope", "alibi", "split_masks"):
         model = train_order_model(name, seed=seed, experiment=experiment, progress=False)
         acc[name] = [order_accuracy(model, n, seed=99 + seed) for n in lengths]
+        if name == "learned":
+            norms = model.position.table.detach().norm(dim=1)  # rows 0..11 trained, the rest never
+            assert norms[: experiment.length].min() > 2 * norms[experiment.length :].max(), norms
     assert all(abs(a - 0.5) < 0.1 for a in acc["none"]), acc
     assert all(acc[name][0] > 0.9 for name in acc if name != "none"), acc
     assert all(a > 0.95 for a in acc["alibi"]), acc
+    assert all(a > 0.95 for a in acc["split_masks"]), acc  # the control: the masks alone, slope 0
+    assert abs(acc["split_masks"][-1] - acc["alibi"][-1]) < 0.05, acc
     assert acc["rope"][1] > 0.95, acc
     assert acc["learned"][-1] < 0.75 and acc["sinusoidal"][-1] < 0.8 and acc["relative"][-1] < 0.8, acc
     assert acc["alibi"][-1] > acc["learned"][-1] + 0.2, acc

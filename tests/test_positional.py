@@ -305,6 +305,29 @@ def test_only_none_is_order_blind():
         assert blind == (encoding == "none"), encoding
 
 
+def test_split_masks_is_alibi_with_slope_zero():
+    bias = pe.alibi_bias(4, 6, "split", slope_scale=0.0)
+    scaled = pe.alibi_bias(4, 6, "split", slope_scale=2.0)
+    full = pe.alibi_bias(4, 6, "split")
+    assert torch.equal(torch.isinf(bias), torch.isinf(full))  # the same masks
+    assert (bias[torch.isfinite(bias)] == 0).all()  # no distance penalty
+    assert torch.allclose(scaled[torch.isfinite(scaled)], 2 * full[torch.isfinite(full)])
+    model = pe.make_encoder("split_masks", vocab_size=10, n_classes=2, d_model=16, num_heads=2)
+    attn = model.blocks[0].attn
+    assert isinstance(attn, pe.ALiBiAttention) and attn.mode == "split" and attn.slope_scale == 0.0
+    assert torch.equal(attn.position_bias(5), pe.alibi_bias(2, 5, "split", slope_scale=0.0))
+
+
+def test_rnn_encoding_is_a_recurrence_that_settles():
+    E = pe.rnn_encoding(40, 16, seed=1)
+    assert E.shape == (40, 16) and E.dtype == torch.float32
+    assert torch.equal(E, pe.rnn_encoding(40, 16, seed=1)) and not torch.equal(E, pe.rnn_encoding(40, 16, seed=2))
+    assert torch.equal(pe.rnn_encoding(10, 16, seed=1), E[:10])  # each position made from the one before
+    assert (E.abs() < 1).all()  # tanh
+    steps = (E[1:] - E[:-1]).norm(dim=1)
+    assert steps[-1] < 0.05 * steps[0]
+
+
 # ---------------------------------------------------------------------------------------------------------
 # validation
 # ---------------------------------------------------------------------------------------------------------
@@ -331,6 +354,12 @@ def test_only_none_is_order_blind():
         (lambda: pe.alibi_bias(3, 4, "split"), ValueError, "even num_heads"),
         (lambda: pe.alibi_bias(2, 4, "sideways"), ValueError, "mode"),
         (lambda: pe.ALiBiAttention(8, 2, mode="sideways"), ValueError, "mode"),
+        (lambda: pe.alibi_bias(2, 4, slope_scale=-1.0), ValueError, "slope_scale"),
+        (lambda: pe.alibi_bias(2, 4, slope_scale=float("inf")), ValueError, "slope_scale"),
+        (lambda: pe.ALiBiAttention(8, 2, slope_scale="0"), ValueError, "slope_scale"),
+        (lambda: pe.rnn_encoding(0, 4), ValueError, "n_positions"),
+        (lambda: pe.rnn_encoding(4, 0), ValueError, "d_model"),
+        (lambda: pe.rnn_encoding(4, 4, gain=0.0), ValueError, "gain"),
         (lambda: pe.ALiBiAttention(8, 2)(torch.zeros(1, 3, 8), attn_mask=[[True]]), TypeError, "attn_mask"),
         (
             lambda: pe.ALiBiAttention(8, 2)(torch.zeros(1, 3, 8), attn_mask=torch.ones(3, 3, dtype=torch.long)),
