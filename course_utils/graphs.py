@@ -168,7 +168,7 @@ def node_accuracy(model: nn.Module, data: KarateClub, nodes: torch.Tensor | None
 
 
 def draw_graph(data: KarateClub, predictions=None, ax=None, title: str | None = None, seed: int = 0):
-    """Draw the club (fixed layout `seed`): colour = predicted club (or the true one), ring = labelled, x = wrong."""
+    """Draw the club (fixed layout `seed`): colour = predicted (or true) club; black ring = labelled, red = wrong."""
     import matplotlib.pyplot as plt
     import networkx as nx
 
@@ -188,7 +188,17 @@ def draw_graph(data: KarateClub, predictions=None, ax=None, title: str | None = 
     nx.draw_networkx_labels(data.graph, pos, ax=ax, font_size=7)
     wrong = [i for i in range(n) if int(pred[i]) != int(data.labels[i])]
     if wrong:
-        ax.scatter([pos[i][0] for i in wrong], [pos[i][1] for i in wrong], marker="x", s=160, c="red", zorder=5)
+        # a red ring around each wrong node, so its number stays readable
+        ax.scatter(
+            [pos[i][0] for i in wrong],
+            [pos[i][1] for i in wrong],
+            marker="o",
+            s=620,
+            facecolors="none",
+            edgecolors="red",
+            linewidths=2,
+            zorder=5,
+        )
     prefix = "" if predictions is None else "predicted "
     handles = [
         plt.Line2D([], [], marker="o", ls="", color=c, label=f"{prefix}{club}")
@@ -196,7 +206,7 @@ def draw_graph(data: KarateClub, predictions=None, ax=None, title: str | None = 
     ]
     handles.append(plt.Line2D([], [], marker="o", ls="", mfc="white", mec="black", mew=2, label="labelled"))
     if predictions is not None:
-        handles.append(plt.Line2D([], [], marker="x", ls="", color="red", label="wrong"))
+        handles.append(plt.Line2D([], [], marker="o", ls="", mfc="none", mec="red", mew=2, label="wrong"))
     ax.legend(handles=handles, fontsize=7, loc="lower left")
     ax.set_axis_off()
     if title:
