@@ -104,6 +104,9 @@ def test_lesson04_both_conventions_equal_the_reference(l04, shape, scale):
     s = 1.0 / np.sqrt(shape[1]) if scale is None else scale
     O = ref.self_attention_matrix(I, Wq, Wk, Wv, scale=scale)
     np.testing.assert_allclose(l04["self_attention_matrix"](I, Wq, Wk, Wv, scale=s), O, atol=1e-10, rtol=0)
+    if scale is None:  # the lesson's default is the reference's and SDPA's: 1/sqrt(d_k)
+        np.testing.assert_allclose(l04["self_attention_matrix"](I, Wq, Wk, Wv), O, atol=1e-10, rtol=0)
+        np.testing.assert_allclose(l04["self_attention_rows"](I.T, Wq, Wk, Wv)[0], O.T, atol=1e-10, rtol=0)
     out, S, S_prime = l04["self_attention_rows"](I.T, Wq, Wk, Wv, scale=s)
     np.testing.assert_allclose(out, O.T, atol=1e-10, rtol=0)
     np.testing.assert_allclose(S, ref.dot_product_scores(I, Wq, Wk, scale=s).T, atol=1e-10, rtol=0)
@@ -151,5 +154,5 @@ def test_lesson04_scale_claims_hold_on_other_seeds(l04, seed):
     assert np.allclose(s["var_scaled"], 1.0, atol=0.15)
     assert s["top_raw"][-1] > 0.9 and np.all(np.diff(s["top_raw"]) > 0)
     assert np.all(s["top_scaled"] < 0.5)
-    assert s["grad_raw"][-1] < 0.25 * s["grad_scaled"][-1]
+    assert 0.1 * s["grad_scaled"][-1] < s["grad_raw"][-1] < 0.25 * s["grad_scaled"][-1]  # "about 5x less"
     assert np.all(np.diff(s["grad_raw"] / s["grad_scaled"]) < 0)
