@@ -111,6 +111,19 @@ def test_torch_sdpa_attention_equals_the_course_module():
     torch.testing.assert_close(fast(x, attn_mask=mask), ours(x, attn_mask=mask), atol=1e-6, rtol=1e-5)
 
 
+def test_cpu_sdpa_gives_zero_for_a_fully_masked_row():
+    # Lesson 08's prose: the course's attention gives a zero output for a fully masked row, "as torch's CPU SDPA
+    # does (checked in torch 2.13)". Other backends may return NaN, so this is only checked on the CPU.
+    torch.manual_seed(0)
+    q, k, v = torch.randn(3, 1, 2, 4, 8).unbind(0)  # 3 x (B, H, N, d)
+    mask = torch.ones(4, 4, dtype=torch.bool)
+    mask[1] = False  # query 1 may attend to nothing
+    out = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, N, d)
+    assert torch.equal(out[:, :, 1], torch.zeros(1, 2, 8))
+    ours = MultiHeadSelfAttention(8, 2)
+    assert torch.equal(ours(torch.randn(1, 4, 8), attn_mask=mask)[:, 1], ours.out_proj.bias.detach()[None])
+
+
 def test_tiny_models_shapes():
     x = torch.rand(5, 1, 8, 8)
     assert vision.TinyCNN()(x).shape == (5, 10)

@@ -96,8 +96,9 @@ RELATIVE_POSITION_MASK = Exercise(
             "The course's masks are True where a query MAY attend, like torch's SDPA.",
         ),
     ],
-    hint="r = torch.arange(H).repeat_interleave(W), c = torch.arange(W).repeat(H); "
-    "mask = (r[None] == r[:, None] + dy) & (c[None] == c[:, None] + dx).",
+    hint="give every token its row and column (token i is pixel (i // W, i % W)). Key j is allowed for query i "
+    "when row(j) = row(i) + dy AND col(j) = col(i) + dx: compare rows and columns separately, so nothing wraps "
+    "around an edge, and let broadcasting build the (N, N) comparison.",
 )
 
 
