@@ -6,25 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from checker_asserts import assert_diagnosed, assert_passes, unanswered
 
 from course_utils.exercises import lesson02, lesson03, lesson04
-
-
-def _assert_diagnosed(feedback, mistake: str, capsys) -> None:
-    printed = capsys.readouterr().out
-    assert not feedback.passed and feedback.answered
-    assert feedback.mistake == mistake, feedback.message
-    assert mistake in printed  # the learner reads the mistake's name
-
-
-def _assert_passes(feedback, capsys) -> None:
-    printed = capsys.readouterr().out
-    assert feedback.passed, feedback.message
-    assert printed.startswith("✅")
-
-
-def _unanswered(*args):
-    raise NotImplementedError
 
 
 @pytest.mark.parametrize(
@@ -40,8 +24,8 @@ def _unanswered(*args):
         lesson04.check_masked_attention,
     ],
 )
-def test_unanswered_prints_a_hint_and_does_not_fail(check, capsys):
-    feedback = check(_unanswered)
+def testunanswered_prints_a_hint_and_does_not_fail(check, capsys):
+    feedback = check(unanswered)
     printed = capsys.readouterr().out
     assert not feedback.passed and not feedback.answered
     assert "not answered yet" in printed and "Hint:" in printed
@@ -72,13 +56,13 @@ def softmax_global(x):
 
 
 def test_softmax_checker(capsys):
-    _assert_passes(lesson02.check_softmax(softmax_ok), capsys)
-    _assert_diagnosed(lesson02.check_softmax(softmax_rows), "softmax over the wrong axis", capsys)
-    _assert_diagnosed(lesson02.check_softmax(softmax_global), "normalised over the whole matrix", capsys)
+    assert_passes(lesson02.check_softmax(softmax_ok), capsys)
+    assert_diagnosed(lesson02.check_softmax(softmax_rows), "softmax over the wrong axis", capsys)
+    assert_diagnosed(lesson02.check_softmax(softmax_global), "normalised over the whole matrix", capsys)
 
 
 def test_naive_softmax_is_diagnosed_without_warnings(capsys, recwarn):
-    _assert_diagnosed(lesson02.check_softmax(softmax_naive), "not numerically stable", capsys)
+    assert_diagnosed(lesson02.check_softmax(softmax_naive), "not numerically stable", capsys)
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]  # the checker keeps stderr clean
 
 
@@ -123,12 +107,12 @@ def dot_loop(I, Wq, Wk):
     ],
 )
 def test_dot_product_checker_names_the_mistake(fn, mistake, capsys):
-    _assert_diagnosed(lesson02.check_dot_product_scores(fn), mistake, capsys)
+    assert_diagnosed(lesson02.check_dot_product_scores(fn), mistake, capsys)
 
 
 @pytest.mark.parametrize("fn", [dot_ok, dot_loop])
 def test_dot_product_checker_accepts_solutions(fn, capsys):
-    _assert_passes(lesson02.check_dot_product_scores(fn), capsys)
+    assert_passes(lesson02.check_dot_product_scores(fn), capsys)
 
 
 def additive_ok(I, Wq, Wk, w):
@@ -164,8 +148,8 @@ def additive_transposed_weights(I, Wq, Wk, w):
     ],
 )
 def test_additive_checker(fn, mistake, capsys):
-    _assert_passes(lesson02.check_additive_scores(additive_ok), capsys)
-    _assert_diagnosed(lesson02.check_additive_scores(fn), mistake, capsys)
+    assert_passes(lesson02.check_additive_scores(additive_ok), capsys)
+    assert_diagnosed(lesson02.check_additive_scores(fn), mistake, capsys)
 
 
 def test_a_wrong_shape_is_reported_with_the_shapes(capsys):
@@ -210,9 +194,9 @@ LESSON03_MISTAKES = [
 
 @pytest.mark.parametrize("change, mistake", LESSON03_MISTAKES)
 def test_output_for_query_checker(change, mistake, capsys):
-    _assert_passes(lesson03.check_output_for_query(output_ok), capsys)
-    _assert_passes(lesson03.check_output_for_query(_output_variant()), capsys)
-    _assert_diagnosed(lesson03.check_output_for_query(_output_variant(**change)), mistake, capsys)
+    assert_passes(lesson03.check_output_for_query(output_ok), capsys)
+    assert_passes(lesson03.check_output_for_query(_output_variant()), capsys)
+    assert_diagnosed(lesson03.check_output_for_query(_output_variant(**change)), mistake, capsys)
 
 
 def _all_from(one):
@@ -221,13 +205,13 @@ def _all_from(one):
 
 @pytest.mark.parametrize("change, mistake", LESSON03_MISTAKES)
 def test_all_outputs_checker(change, mistake, capsys):
-    _assert_passes(lesson03.check_all_outputs(_all_from(output_ok)), capsys)
-    _assert_diagnosed(lesson03.check_all_outputs(_all_from(_output_variant(**change))), mistake, capsys)
+    assert_passes(lesson03.check_all_outputs(_all_from(output_ok)), capsys)
+    assert_diagnosed(lesson03.check_all_outputs(_all_from(_output_variant(**change))), mistake, capsys)
 
 
 def test_all_outputs_checker_names_a_transposed_result(capsys):
     transposed = _all_from(output_ok)
-    _assert_diagnosed(lesson03.check_all_outputs(lambda *a: transposed(*a).T), "returned O transposed", capsys)
+    assert_diagnosed(lesson03.check_all_outputs(lambda *a: transposed(*a).T), "returned O transposed", capsys)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -259,8 +243,8 @@ def matrix_variant(scale="sqrt", axis=0, transpose=False, keys=None, qk=False):
     ],
 )
 def test_self_attention_matrix_checker(change, mistake, capsys):
-    _assert_passes(lesson04.check_self_attention_matrix(matrix_variant()), capsys)
-    _assert_diagnosed(lesson04.check_self_attention_matrix(matrix_variant(**change)), mistake, capsys)
+    assert_passes(lesson04.check_self_attention_matrix(matrix_variant()), capsys)
+    assert_diagnosed(lesson04.check_self_attention_matrix(matrix_variant(**change)), mistake, capsys)
 
 
 def rows_variant(scale=True, axis=-1, transpose=False, keys=None, column_form=False):
@@ -287,8 +271,8 @@ def rows_variant(scale=True, axis=-1, transpose=False, keys=None, column_form=Fa
     ],
 )
 def test_row_attention_checker(change, mistake, capsys):
-    _assert_passes(lesson04.check_row_attention(rows_variant()), capsys)
-    _assert_diagnosed(lesson04.check_row_attention(rows_variant(**change)), mistake, capsys)
+    assert_passes(lesson04.check_row_attention(rows_variant()), capsys)
+    assert_diagnosed(lesson04.check_row_attention(rows_variant(**change)), mistake, capsys)
 
 
 def masked_variant(where="before", fill=float("-inf"), invert=False, scale=True, zero_empty_rows=True):
@@ -319,8 +303,8 @@ def masked_variant(where="before", fill=float("-inf"), invert=False, scale=True,
     ],
 )
 def test_masked_attention_checker(change, mistake, capsys):
-    _assert_passes(lesson04.check_masked_attention(masked_variant()), capsys)
-    _assert_diagnosed(lesson04.check_masked_attention(masked_variant(**change)), mistake, capsys)
+    assert_passes(lesson04.check_masked_attention(masked_variant()), capsys)
+    assert_diagnosed(lesson04.check_masked_attention(masked_variant(**change)), mistake, capsys)
 
 
 def test_masked_attention_cases_cover_partial_and_empty_rows():

@@ -6,25 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from checker_asserts import assert_diagnosed, assert_passes, unanswered
 
 from course_utils.exercises import lesson05, lesson06
-
-
-def _assert_diagnosed(feedback, mistake: str, capsys) -> None:
-    printed = capsys.readouterr().out
-    assert not feedback.passed and feedback.answered
-    assert feedback.mistake == mistake, feedback.message
-    assert mistake in printed
-
-
-def _assert_passes(feedback, capsys) -> None:
-    printed = capsys.readouterr().out
-    assert feedback.passed, feedback.message
-    assert printed.startswith("✅")
-
-
-def _unanswered(*args):
-    raise NotImplementedError
 
 
 @pytest.mark.parametrize(
@@ -37,8 +21,8 @@ def _unanswered(*args):
         lesson06.check_rope,
     ],
 )
-def test_unanswered_prints_a_hint_and_does_not_fail(check, capsys):
-    feedback = check(_unanswered)
+def testunanswered_prints_a_hint_and_does_not_fail(check, capsys):
+    feedback = check(unanswered)
     printed = capsys.readouterr().out
     assert not feedback.passed and not feedback.answered
     assert "not answered yet" in printed and "Hint:" in printed
@@ -149,24 +133,24 @@ MHA = [
 
 
 def test_lesson05_correct_solutions_pass(capsys):
-    _assert_passes(lesson05.check_split_heads(split_ok), capsys)
-    _assert_passes(lesson05.check_merge_heads(merge_ok), capsys)
-    _assert_passes(lesson05.check_multi_head_attention(mha_learner), capsys)
+    assert_passes(lesson05.check_split_heads(split_ok), capsys)
+    assert_passes(lesson05.check_merge_heads(merge_ok), capsys)
+    assert_passes(lesson05.check_multi_head_attention(mha_learner), capsys)
 
 
 @pytest.mark.parametrize("fn, mistake", SPLIT, ids=[m for _, m in SPLIT])
 def test_split_heads_mistakes(fn, mistake, capsys):
-    _assert_diagnosed(lesson05.check_split_heads(fn), mistake, capsys)
+    assert_diagnosed(lesson05.check_split_heads(fn), mistake, capsys)
 
 
 @pytest.mark.parametrize("fn, mistake", MERGE, ids=[m for _, m in MERGE])
 def test_merge_heads_mistakes(fn, mistake, capsys):
-    _assert_diagnosed(lesson05.check_merge_heads(fn), mistake, capsys)
+    assert_diagnosed(lesson05.check_merge_heads(fn), mistake, capsys)
 
 
 @pytest.mark.parametrize("fn, mistake", MHA, ids=[m for _, m in MHA])
 def test_multi_head_attention_mistakes(fn, mistake, capsys):
-    _assert_diagnosed(lesson05.check_multi_head_attention(fn), mistake, capsys)
+    assert_diagnosed(lesson05.check_multi_head_attention(fn), mistake, capsys)
 
 
 def test_the_package_module_passes_the_split_and_merge_checkers(capsys):
@@ -183,8 +167,8 @@ def test_the_package_module_passes_the_split_and_merge_checkers(capsys):
         B, H, N, d = heads.shape
         return MultiHeadSelfAttention(H * d, H).merge_heads(heads)
 
-    _assert_passes(lesson05.check_split_heads(split), capsys)
-    _assert_passes(lesson05.check_merge_heads(merge), capsys)
+    assert_passes(lesson05.check_split_heads(split), capsys)
+    assert_passes(lesson05.check_merge_heads(merge), capsys)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -238,22 +222,22 @@ ROPE = [
 
 
 def test_lesson06_correct_solutions_pass(capsys):
-    _assert_passes(lesson06.check_sinusoidal(sinusoid_learner), capsys)
-    _assert_passes(lesson06.check_rope(rope_learner), capsys)
+    assert_passes(lesson06.check_sinusoidal(sinusoid_learner), capsys)
+    assert_passes(lesson06.check_rope(rope_learner), capsys)
 
 
 def test_the_package_functions_pass_the_checkers(capsys):
     from course_utils import positional as pe
 
-    _assert_passes(lesson06.check_sinusoidal(lambda n, d: pe.sinusoidal_encoding(n, d, dtype=torch.float64)), capsys)
-    _assert_passes(lesson06.check_rope(lambda x: pe.apply_rope(torch.from_numpy(x))), capsys)
+    assert_passes(lesson06.check_sinusoidal(lambda n, d: pe.sinusoidal_encoding(n, d, dtype=torch.float64)), capsys)
+    assert_passes(lesson06.check_rope(lambda x: pe.apply_rope(torch.from_numpy(x))), capsys)
 
 
 @pytest.mark.parametrize("fn, mistake", SINUSOID, ids=[m for _, m in SINUSOID])
 def test_sinusoid_mistakes(fn, mistake, capsys):
-    _assert_diagnosed(lesson06.check_sinusoidal(fn), mistake, capsys)
+    assert_diagnosed(lesson06.check_sinusoidal(fn), mistake, capsys)
 
 
 @pytest.mark.parametrize("fn, mistake", ROPE, ids=[m for _, m in ROPE])
 def test_rope_mistakes(fn, mistake, capsys):
-    _assert_diagnosed(lesson06.check_rope(fn), mistake, capsys)
+    assert_diagnosed(lesson06.check_rope(fn), mistake, capsys)
