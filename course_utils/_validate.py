@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 
 def shape_of(x) -> str:
@@ -64,3 +65,41 @@ def check_scale(scale, d_k: int) -> float:
     if not np.isfinite(scale) or scale <= 0:
         raise ValueError(f"scale must be finite and positive, got {scale}")
     return float(scale)
+
+
+def check_tensor(x, name: str, min_ndim: int = 2, finite: bool = True) -> torch.Tensor:
+    """A floating-point tensor of rank >= min_ndim with no empty token or feature axis; finite on the CPU.
+
+    The finiteness check is skipped off the CPU: it would force a device sync.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim < min_ndim:
+        raise ValueError(
+            f"{name} must have shape (..., N, d) with at least {min_ndim} dimensions, got shape {shape_of(x)}"
+        )
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if x.ndim >= 2 and (x.shape[-2] == 0 or x.shape[-1] == 0):
+        raise ValueError(f"{name} must hold at least one token of at least one feature, got shape {shape_of(x)}")
+    if finite and x.device.type == "cpu" and not torch.isfinite(x).all():
+        raise ValueError(f"{name} must hold finite values (no NaN or inf), got shape {shape_of(x)}")
+    return x
+
+
+def check_qkv(q, k, v) -> None:
+    """q (..., N_q, d), k (..., N_k, d), v (..., N_k, d_v): matching sizes, broadcastable batch dims, one dtype."""
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        check_tensor(t, name)
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"q and k must share the last dimension d: got q {shape_of(q)}, k {shape_of(k)}")
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"k and v must have the same number of keys N_k: got k {shape_of(k)}, v {shape_of(v)}")
+    try:
+        torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    except RuntimeError:
+        raise ValueError(
+            f"q, k, v batch dimensions must broadcast: got q {shape_of(q)}, k {shape_of(k)}, v {shape_of(v)}"
+        ) from None
+    if not (q.dtype == k.dtype == v.dtype):
+        raise TypeError(f"q, k, v must share a dtype: got {q.dtype}, {k.dtype}, {v.dtype}")

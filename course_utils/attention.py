@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validate import shape_of
+from ._validate import check_qkv, check_tensor, shape_of
 
 __all__ = [
     "scaled_dot_product_attention",
@@ -31,40 +31,9 @@ __all__ = [
 ]
 
 
-def _check_tensor(x, name: str, min_ndim: int = 2, finite: bool = True) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim < min_ndim:
-        raise ValueError(f"{name} must have at least {min_ndim} dimensions, got shape {shape_of(x)}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    if finite and x.device.type == "cpu" and not torch.isfinite(x).all():
-        raise ValueError(f"{name} must hold finite values (no NaN or inf), got shape {shape_of(x)}")
-    return x
-
-
-def _check_qkv(q, k, v) -> None:
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        _check_tensor(t, name)
-    if q.shape[-1] != k.shape[-1]:
-        raise ValueError(f"q and k must share the last dimension d: got q {shape_of(q)}, k {shape_of(k)}")
-    if k.shape[-2] != v.shape[-2]:
-        raise ValueError(f"k and v must have the same number of keys N_k: got k {shape_of(k)}, v {shape_of(v)}")
-    if q.shape[-2] == 0 or k.shape[-2] == 0:
-        raise ValueError(f"q and k must hold at least one token: got q {shape_of(q)}, k {shape_of(k)}")
-    try:
-        torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
-    except RuntimeError:
-        raise ValueError(
-            f"q, k, v batch dimensions must broadcast: got q {shape_of(q)}, k {shape_of(k)}, v {shape_of(v)}"
-        ) from None
-    if not (q.dtype == k.dtype == v.dtype):
-        raise TypeError(f"q, k, v must share a dtype: got {q.dtype}, {k.dtype}, {v.dtype}")
-
-
 def _scores(q, k, attn_mask, is_causal, scale) -> torch.Tensor:
     """Masked, scaled scores (..., N_q, N_k) with -inf where attention is forbidden."""
-    _check_qkv(q, k, k)
+    check_qkv(q, k, k)
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
     elif isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)):
@@ -123,7 +92,7 @@ def scaled_dot_product_attention(
 
     q: (..., N_q, d), k: (..., N_k, d), v: (..., N_k, d_v). scale=None means 1/sqrt(d).
     """
-    _check_qkv(q, k, v)
+    check_qkv(q, k, v)
     weights = attention_weights(q, k, attn_mask=attn_mask, is_causal=is_causal, scale=scale)
     return weights @ v  # (..., N_q, N_k) @ (..., N_k, d_v) -> (..., N_q, d_v)
 
@@ -208,7 +177,7 @@ class SelfAttention(nn.Module):
         self.W_v = nn.Linear(d_in, d_v, bias=bias)
 
     def _qkv(self, x):
-        _check_tensor(x, "x", min_ndim=2)
+        check_tensor(x, "x", min_ndim=2)
         if x.shape[-1] != self.W_q.in_features:
             raise ValueError(f"x's last dimension must be d_in={self.W_q.in_features}, got shape {shape_of(x)}")
         return self.W_q(x), self.W_k(x), self.W_v(x)  # (B, N, d_k), (B, N, d_k), (B, N, d_v)
@@ -242,7 +211,7 @@ class MultiHeadSelfAttention(nn.Module):
 
     def split_heads(self, x) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x (B, N, D) -> q, k, v, each (B, H, N, d)."""
-        _check_tensor(x, "x", min_ndim=3)
+        check_tensor(x, "x", min_ndim=3)
         if x.ndim != 3 or x.shape[-1] != self.d_model:
             raise ValueError(f"x must have shape (B, N, d_model={self.d_model}), got {shape_of(x)}")
         if x.dtype != self.in_proj.weight.dtype:
@@ -255,7 +224,7 @@ class MultiHeadSelfAttention(nn.Module):
 
     def merge_heads(self, heads) -> torch.Tensor:
         """heads (B, H, N, d) -> (B, N, D), the concatenation [b^{i,1}; ...; b^{i,H}] per token."""
-        _check_tensor(heads, "heads", min_ndim=4, finite=False)
+        check_tensor(heads, "heads", min_ndim=4, finite=False)
         if heads.ndim != 4 or heads.shape[1] != self.num_heads or heads.shape[-1] != self.d_head:
             raise ValueError(
                 f"heads must have shape (B, H={self.num_heads}, N, d={self.d_head}), got {shape_of(heads)}"

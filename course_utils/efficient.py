@@ -40,9 +40,8 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from ._validate import check_scale, shape_of
+from ._validate import check_qkv, check_scale, check_tensor, shape_of
 from .attention import MultiHeadSelfAttention, scaled_dot_product_attention, window_mask
-from .attention import _check_qkv as check_qkv
 
 __all__ = [
     "FEATURE_MAPS",
@@ -80,24 +79,8 @@ FEATURE_MAPS = ("elu", "performer")
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _check_tensor(x, name: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim < 2:
-        raise ValueError(f"{name} must have shape (..., N, d) with at least 2 dimensions, got shape {shape_of(x)}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    if x.shape[-2] == 0 or x.shape[-1] == 0:
-        raise ValueError(f"{name} must hold at least one token of at least one feature, got shape {shape_of(x)}")
-    if x.device.type == "cpu" and not torch.isfinite(x).all():
-        raise ValueError(f"{name} must hold finite values (no NaN or inf), got shape {shape_of(x)}")
-    return x
-
-
 def _check_qkv(q, k, v, same_length: bool = False) -> None:
     """q (..., N_q, d), k (..., N_k, d), v (..., N_k, d_v): same dtype, broadcastable leading dims."""
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        _check_tensor(t, name)
     check_qkv(q, k, v)
     if same_length and q.shape[-2] != k.shape[-2]:
         raise ValueError(
@@ -177,7 +160,7 @@ def performer_features(
     Each feature is exp(w_i . x' - |x'|^2/2) / sqrt(m), x' = x sqrt(scale), scaled down by a constant that
     cancels in attention's ratio: per query for queries, one per sequence (over all keys) for keys.
     """
-    _check_tensor(x, "x")
+    check_tensor(x, "x")
     if not isinstance(projection, torch.Tensor) or projection.ndim != 2 or projection.shape[1] != x.shape[-1]:
         raise ValueError(f"projection must have shape (m, d={x.shape[-1]}), got {shape_of(projection)}")
     logits = _performer_logits(x, projection, check_scale(scale, x.shape[-1]))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._validate import check_positive_int, shape_of
+from ._validate import check_positive_int, check_qkv, shape_of
 
 __all__ = [
     "online_softmax_step",
@@ -68,23 +68,9 @@ def merge_states(m1, l1, acc1, m2, l2, acc2):
 
 
 def _check(q, k, v) -> None:
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if t.ndim < 2:
-            raise ValueError(f"{name} must have shape (..., N, d), got shape {shape_of(t)}")
-        if not t.is_floating_point():
-            raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
-    if q.shape[-1] != k.shape[-1]:
-        raise ValueError(f"q and k must share the last dimension d: got q {shape_of(q)}, k {shape_of(k)}")
-    if k.shape[-2] != v.shape[-2]:
-        raise ValueError(f"k and v must have the same number of keys N_k: got k {shape_of(k)}, v {shape_of(v)}")
-    if q.shape[:-2] != k.shape[:-2] or k.shape[:-2] != v.shape[:-2]:
+    check_qkv(q, k, v)
+    if not q.shape[:-2] == k.shape[:-2] == v.shape[:-2]:  # the tiles index one (..., N, d) block per batch entry
         raise ValueError(f"q, k, v must share batch dimensions: got q {shape_of(q)}, k {shape_of(k)}, v {shape_of(v)}")
-    if q.shape[-2] == 0 or k.shape[-2] == 0:
-        raise ValueError(f"q and k must hold at least one token: got q {shape_of(q)}, k {shape_of(k)}")
-    if not (q.dtype == k.dtype == v.dtype):
-        raise TypeError(f"q, k, v must share a dtype: got {q.dtype}, {k.dtype}, {v.dtype}")
 
 
 def tiled_attention(

@@ -284,7 +284,7 @@ def _t(*shape):
     "kwargs, error, pattern",
     [
         (dict(q=np.zeros((2, 3)), k=_t(2, 3), v=_t(2, 3)), TypeError, r"q must be a torch.Tensor, got ndarray"),
-        (dict(q=_t(3), k=_t(2, 3), v=_t(2, 3)), ValueError, r"q must have at least 2 dimensions, got shape \(3,\)"),
+        (dict(q=_t(3), k=_t(2, 3), v=_t(2, 3)), ValueError, r"q must have shape \(\.\.\., N, d\) with at least 2 dimensions, got shape \(3,\)"),
         (dict(q=_t(2, 3), k=_t(2, 4), v=_t(2, 3)), ValueError, r"q and k must share the last dimension d: got q \(2, 3\), k \(2, 4\)"),
         (dict(q=_t(2, 3), k=_t(2, 3), v=_t(5, 3)), ValueError, r"k and v must have the same number of keys N_k: got k \(2, 3\), v \(5, 3\)"),
         (dict(q=_t(2, 2, 3), k=_t(3, 2, 3), v=_t(3, 2, 3)), ValueError, r"batch dimensions must broadcast: got q \(2, 2, 3\)"),

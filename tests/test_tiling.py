@@ -125,7 +125,7 @@ def test_causal_computes_about_half_the_blocks():
         (lambda q, k, v: tiling.tiled_attention(q, k, v, causal="yes"), TypeError, "causal must be a bool"),
         (lambda q, k, v: tiling.tiled_attention(q, k, v, return_stats=1), TypeError, "return_stats must be a bool"),
         (lambda q, k, v: tiling.tiled_attention(q.long(), k, v), TypeError, "floating-point"),
-        (lambda q, k, v: tiling.tiled_attention(q[0, 0], k, v), ValueError, r"q must have shape \(\.\.\., N, d\), got shape \(8,\)"),
+        (lambda q, k, v: tiling.tiled_attention(q[0, 0], k, v), ValueError, r"q must have shape \(\.\.\., N, d\) with at least 2 dimensions, got shape \(8,\)"),
         (lambda q, k, v: tiling.score_matrix_bytes(1, 1, 0, 2), ValueError, "N must be a positive int"),
     ],
 )
