@@ -143,11 +143,19 @@ def test_interpreter_long_awkward_sequence(causal):
         assert err <= CPU_ATOL[torch.float16], f"{name}: {err:.2e}"
 
 
+def _block_shapes(configs):
+    """The configs with distinct (block_m, block_n): warps and stages change nothing in the interpreter."""
+    return list({(c.block_m, c.block_n): c for c in configs}.values())
+
+
+GPU_BLOCK_SHAPES = [_block_shapes(c) for c in (gpu.FWD_CONFIGS, gpu.DKDV_CONFIGS, gpu.DQ_CONFIGS)]
+
+
 @needs_interpreter
-@pytest.mark.parametrize("which", range(3))
+@pytest.mark.parametrize("which", range(max(map(len, GPU_BLOCK_SHAPES))))
 def test_interpreter_runs_the_gpu_block_configs(which, monkeypatch):
-    """Each GPU config (block sizes as on a GPU) computes the same numbers, run here in the interpreter."""
-    fwd, dkdv, dq = (configs[min(which, len(configs) - 1)] for configs in (gpu.FWD_CONFIGS, gpu.DKDV_CONFIGS, gpu.DQ_CONFIGS))
+    """Each GPU block shape computes the same numbers, run here in the interpreter."""
+    fwd, dkdv, dq = (shapes[min(which, len(shapes) - 1)] for shapes in GPU_BLOCK_SHAPES)
     monkeypatch.setattr(gpu, "INTERPRET", False)  # take the GPU launch path (the kernels stay interpreted)
     monkeypatch.setattr(gpu, "AUTOTUNE", "off")
     monkeypatch.setattr(gpu, "_CONFIGS", {"fwd": {False: (fwd,)}, "dkdv": {False: (dkdv,)}, "dq": {False: (dq,)}})
@@ -377,9 +385,11 @@ def test_autotune_key_is_a_length_bucket(monkeypatch):
             return lambda *args, **kwargs: launched.append((args, kwargs))
 
     monkeypatch.setattr(gpu, "_kernel_and_meta", lambda name, fp32: (Spy(), {}))
-    q, k, v = _inputs((1, 1, 1000, 16), torch.float16)
+    device = "cuda" if CUDA else "cpu"  # the small delta kernel is launched for real
+    q, k, v = _inputs((1, 1, 1000, 16), torch.float16, device=device)
     gpu._forward(q, k, v, False, 0.25)
-    gpu._backward(torch.ones_like(q), q, k, v, torch.zeros_like(q), torch.zeros(1, 1, 1000), False, 0.25)
+    lse = torch.zeros(1, 1, 1000, device=device)
+    gpu._backward(torch.ones_like(q), q, k, v, torch.zeros_like(q), lse, False, 0.25)
     (fwd, fwd_kw), (dkdv, _), (dq, _) = launched
     assert fwd[5:7] == (1000, 1024) and dkdv[8:10] == (1000, 1024) and dq[7:9] == (1000, 1024)  # N, N_BUCKET
     assert "DOT_PRECISION" not in fwd_kw and fwd_kw["PAD_D"] is False
@@ -485,7 +495,7 @@ def test_gpu_peak_extra_memory_is_linear_in_n():
     for n in (8192, 32768):
         q, k, v = (t.requires_grad_() for t in _inputs((B, H, n, d), torch.float16, device="cuda"))
         do = torch.randn_like(q)
-        qkv_bytes = q.numel() * q.element_size()
+        qkv_bytes = q.numel() * q.element_size()  # one (B, H, N, d) tensor
 
         def step(q=q, k=k, v=v, do=do):
             gpu.flash_attention(q, k, v, causal=True).backward(do)
@@ -494,7 +504,7 @@ def test_gpu_peak_extra_memory_is_linear_in_n():
         q.grad = k.grad = v.grad = None
         peaks[n] = _peak_extra_bytes(step)
         assert peaks[n] <= 8 * qkv_bytes, f"N={n}: {peaks[n] / 2**20:.0f} MiB extra"
-        assert peaks[n] < B * H * n * n * 2 / 50  # an fp16 score matrix would be 50x more
+    assert peaks[32768] * 100 < B * H * 32768**2 * 2  # at N = 32k one fp16 score matrix is over 100x more
     assert peaks[32768] <= 4 * peaks[8192] * 1.1  # 4x the tokens, about 4x the memory (N^2 would be 16x)
 
 
@@ -508,14 +518,30 @@ def test_gpu_very_long_sequence_runs():
     assert torch.isfinite(out).all() and torch.isfinite(q.grad).all()
 
 
+def _bench_cases():
+    from course_utils.bench import GPU_SWEEP
+
+    return GPU_SWEEP.cases()
+
+
 @pytest.mark.gpu
 @needs_cuda
-def test_gpu_bench_shapes_match_sdpa():
-    """The benchmark's shapes (B*N = 16k tokens, H*d = 2048) at N = 4096, both head dims."""
-    for d in (64, 128):
-        H, N = 2048 // d, 4096
-        q, k, v = _inputs((16384 // N, H, N, d), torch.bfloat16, device="cuda")
-        for causal in (False, True):
-            ours = gpu.flash_attention(q, k, v, causal=causal).float()
-            sdpa = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal).float()
-            assert (ours - sdpa).abs().max().item() < 2e-2
+@pytest.mark.parametrize("case", _bench_cases(), ids=lambda c: f"{c.dtype}-d{c.head_dim}-N{c.n}-{'causal' if c.causal else 'full'}")
+def test_gpu_bench_shapes_error_at_most_twice_pytorchs(case):
+    """Every cell of the benchmark (B*N = 16k tokens, H*d = 2048): the kernel runs on the full tensors, and
+    flash-attention's rule is checked on the first batch and two heads (heads are independent, so their outputs and
+    gradients are those of the slice alone)."""
+    dtype = getattr(torch, case.dtype)
+    shape = (case.batch, case.heads, case.n, case.head_dim)
+    q, k, v = _inputs(shape, dtype, device="cuda", seed=case.n + case.head_dim)
+    do = torch.randn_like(q)
+    ours = _run(_flash, q, k, v, do, case.causal)
+    sl = (slice(0, 1), slice(0, 2))
+    q, k, v, do = q[sl], k[sl], v[sl], do[sl]
+    with _no_tf32():
+        exact = _run(_ref, q.float(), k.float(), v.float(), do.float(), case.causal)
+        plain = _run(_naive, q, k, v, do, case.causal)
+    for name, a, b, c in zip(("out", "dq", "dk", "dv"), ours, plain, exact):
+        err_ours = (a[sl].float() - c).abs().max().item()
+        err_plain = (b.float() - c).abs().max().item()
+        assert err_ours <= 2 * err_plain + 1e-4, f"{name}: ours {err_ours:.2e}, PyTorch {err_plain:.2e}"

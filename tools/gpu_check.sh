@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
-# Lesson 07's GPU checks in one go (about 8 minutes on an H100): the GPU tests of course_utils.gpu, the benchmark
-# (python -m course_utils.bench, full sweep) and lesson 07 under strict nbval.
+# The GPU checks in one go (293 s on an H200): the GPU tests of course_utils.gpu and every lesson under strict nbval
+# side by side, then the benchmark alone (python -m course_utils.bench, the full sweep).
 #
-#   bash tools/gpu_check.sh fetch      # HERE, once, before the GPU call: wheels for nbval and a Jupyter kernel
-#                                      # (the lent machine has torch, triton, pytest, matplotlib, but no Jupyter)
-#   bash tools/gpu_check.sh [OUT_DIR]  # ON THE GPU: the device tool's run with carry [".whl"], e.g.
-#                                      #   command: "bash tools/gpu_check.sh $OUT", timeout_s: 600
+#   bash tools/gpu_check.sh fetch      # once, where pip can download: wheels for nbval and a Jupyter kernel, in .whl/
+#                                      # (for a GPU machine that has torch, triton and pytest but no Jupyter)
+#   bash tools/gpu_check.sh [OUT_DIR]  # on the GPU machine, from a copy of the repository with .whl/ in it
 #
 # Each step has its own time limit, so a slow step leaves the others their time and every log comes back:
-# OUT_DIR/env.txt, gpu_tests.txt, bench/bench.{json,txt,png}, bench_log.txt, nbval.txt (7 files).
+# OUT_DIR/env.txt, gpu_tests.txt, nbval.txt, bench_log.txt, bench/bench.{json,txt,png} (7 files).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,31 +44,34 @@ if compgen -G ".whl/*.whl" > /dev/null; then
 fi
 start=$SECONDS
 {
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
   $PY -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, \
 torch.cuda.get_device_name(), torch.cuda.get_device_capability())"
 } 2>&1 | tee "$OUT/env.txt"
 
-# 1. GPU tests (one fixed kernel config: fewer compiles), then the CPU-side tests of the same modules.
-echo "== 1. tests (limit 210 s)"
-COURSE_UTILS_AUTOTUNE=off timeout 210 $PY -m pytest -q -p no:cacheprovider \
+# 1. Correctness, two jobs side by side (neither is timed): the GPU tests (one fixed kernel config: fewer compiles;
+#    4 workers compile in parallel) and every lesson and solution under strict nbval, as CI runs them on a CPU.
+echo "== 1. GPU tests and nbval of every notebook, side by side (limit 220 s each)"
+COURSE_UTILS_AUTOTUNE=off timeout 220 $PY -m pytest -q -p no:cacheprovider -n 4 \
   tests/test_gpu.py tests/test_tiling.py tests/test_bench.py tests/test_exercises_lesson07.py \
-  --durations 10 -rs 2>&1 | tee "$OUT/gpu_tests.txt"
+  --durations 10 -rs > "$OUT/gpu_tests.txt" 2>&1 &
+tests_pid=$!
+if $PY -c "import nbval, ipykernel" 2>/dev/null; then
+  timeout 220 $PY -m pytest -q -p no:cacheprovider -n 6 --dist loadfile --nbval --nbval-current-env \
+    --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 200 --durations 25 \
+    notebooks > "$OUT/nbval.txt" 2>&1
+else
+  echo "nbval or ipykernel missing: run 'bash tools/gpu_check.sh fetch' here and carry .whl" > "$OUT/nbval.txt"
+fi
+wait $tests_pid
+tail -n 25 "$OUT/gpu_tests.txt"
+grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/nbval.txt" | tail -n 40
 echo "   step 1 done at $((SECONDS - start)) s"
 
-# 2. The benchmark: the issue's sweep, autotuned kernel (the small config list).
-echo "== 2. benchmark (limit 270 s)"
-timeout 270 $PY -m course_utils.bench --out "$OUT/bench" --rep-ms 50 2>&1 | tee "$OUT/bench_log.txt"
-echo "   step 2 done at $((SECONDS - start)) s"
-
-# 3. Lesson 07 under strict nbval (its benchmark cells run on a GPU; outputs compared with the CPU-executed ones).
-echo "== 3. nbval lesson 07 (limit 90 s)"
-if $PY -c "import nbval, ipykernel" 2>/dev/null; then
-  timeout 90 $PY -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
-    --nbval-sanitize-with tests/nbval_sanitize.cfg --durations 5 \
-    notebooks/07_self_attention_on_a_gpu.ipynb notebooks/solutions/07_self_attention_on_a_gpu_solutions.ipynb \
-    2>&1 | tee "$OUT/nbval.txt"
-else
-  echo "nbval or ipykernel missing: run 'bash tools/gpu_check.sh fetch' here and carry .whl" | tee "$OUT/nbval.txt"
-fi
+# 2. The benchmark alone on the GPU: the issue's sweep, autotuned kernel (the small config list).
+echo "== 2. benchmark (limit 300 s)"
+timeout 300 $PY -m course_utils.bench --out "$OUT/bench" --rep-ms 40 > "$OUT/bench_log.txt" 2>&1
+grep -A 200 "under 1.0x" "$OUT/bench_log.txt" | head -n 60
+grep -E "^(float16|bfloat16) .* course " "$OUT/bench/bench.txt" 2>/dev/null | cut -c1-140
+tail -n 3 "$OUT/bench_log.txt"
 echo "== all done in $((SECONDS - start)) s"
