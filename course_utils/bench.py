@@ -14,6 +14,7 @@ backend and to the best SDPA backend, and the peak memory the call allocates bey
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import math
 import os
@@ -37,10 +38,16 @@ __all__ = [
     "check_implementation",
     "run",
     "format_table",
+    "ratio_table",
     "plot",
+    "load",
+    "recorded",
+    "RECORDED",
     "main",
 ]
 
+# One full GPU sweep, run and recorded on real hardware, shipped with the package (lesson 07 reads it on any machine).
+RECORDED = {"H200": Path(__file__).with_name("recorded") / "bench_h200.json"}
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 # Largest allowed error of an implementation, relative to the largest |value| of the fp32 reference.
 CHECK_TOL = {"float16": 2e-2, "bfloat16": 6e-2, "float32": 2e-3}
@@ -156,10 +163,11 @@ def implementations(device: torch.device) -> dict[str, Impl]:
 
 
 def _inputs(case: Case, device: torch.device, seed: int = 0):
-    g = torch.Generator(device="cpu").manual_seed(seed)
+    """q, k, v, dO for one case, drawn on `device` (a CPU draw of 4 x 33M numbers would cost seconds per case)."""
+    g = torch.Generator(device=device).manual_seed(seed)
     shape = (case.batch, case.heads, case.n, case.head_dim)
     dtype = DTYPES[case.dtype]
-    return [torch.randn(shape, generator=g).to(device=device, dtype=dtype) for _ in range(4)]  # q, k, v, dO
+    return [torch.randn(shape, generator=g, device=device).to(dtype) for _ in range(4)]  # q, k, v, dO
 
 
 def check_implementation(fn: Callable, q, k, v, do, causal: bool, mode: str) -> float:
@@ -257,9 +265,10 @@ class Result:
 
 
 def _bench_one(
-    name: str, impl: Impl, case: Case, mode: str, device: torch.device, check: bool, rep_ms: int
+    name: str, impl: Impl, case: Case, mode: str, device: torch.device, check: bool, rep_ms: int, inputs=None
 ) -> Result:
-    q, k, v, do = _inputs(case, device)
+    """Check, then time, one implementation on one case and mode. inputs: (q, k, v, dO), else drawn here."""
+    q, k, v, do = inputs if inputs is not None else _inputs(case, device)
     res = Result(name, impl.ran(q), mode, asdict(case), "ok")
     if name == "naive" and not _naive_fits(case, mode, device):
         res.status = "skipped: the N x N scores do not fit in memory"
@@ -268,7 +277,7 @@ def _bench_one(
         res.status = "skipped: the interpreter is for tiny inputs"
         return res
     grad = mode == "fwd+bwd"
-    q, k, v = (t.requires_grad_(grad) for t in (q, k, v))
+    q, k, v = (t.detach().requires_grad_(grad) for t in (q, k, v))  # fresh leaves: no grads carried over
 
     def call():
         if grad:
@@ -340,9 +349,10 @@ def run(
     impls = dict(impls) if impls is not None else implementations(device)
     results = []
     for case in sweep.cases():
+        inputs = _inputs(case, device)  # one draw per case, shared by every implementation and mode
         for mode in sweep.modes:
             for name, impl in impls.items():
-                res = _bench_one(name, impl, case, mode, device, check, rep_ms)
+                res = _bench_one(name, impl, case, mode, device, check, rep_ms, inputs)
                 results.append(res)
                 if log:
                     t = f"{res.tflops:8.2f} TFLOP/s" if res.tflops else res.status
@@ -377,6 +387,50 @@ def format_table(results: Sequence[Result]) -> str:
     return "\n".join(lines)
 
 
+def ratio_table(results: Sequence[Result], impl: str = "course") -> str:
+    """One line per case: `impl`'s TFLOP/s and its ratios to SDPA flash and to the best SDPA backend, per mode."""
+    rows: dict = {}
+    for r in results:
+        if r.impl == impl and r.status == "ok" and r.tflops:
+            c = r.case
+            rows.setdefault((c["dtype"], c["head_dim"], c["n"], c["causal"]), {})[r.mode] = r
+    modes = [m for m in MODES if any(m in by_mode for by_mode in rows.values())]
+    head = f"{'dtype':9s} {'d':>4s} {'N':>6s} {'causal':6s}" + "".join(
+        f" | {m + ' TFLOP/s':>16s} {'/flash':>6s} {'/best':>6s}" for m in modes
+    )
+    lines = [head, "-" * len(head)]
+    for (dtype, d, n, causal), by_mode in rows.items():
+        line = f"{dtype:9s} {d:4d} {n:6d} {causal!s:6s}"
+        for m in modes:
+            r = by_mode.get(m)
+            if r is None:
+                line += f" | {'-':>16s} {'-':>6s} {'-':>6s}"
+                continue
+            flash, best = r.ratios.get("vs_sdpa_flash"), r.ratios.get("vs_best_sdpa")
+            fmt = lambda x: f"{x:6.2f}" if x is not None else f"{'-':>6s}"
+            line += f" | {r.tflops:16.0f} {fmt(flash)} {fmt(best)}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def load(path: str | Path) -> tuple[dict, list[Result]]:
+    """Read a bench.json written by `main`: (meta, results)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path must be a bench.json written by python -m course_utils.bench, got {path}")
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict) or not {"meta", "results"} <= set(data):
+        raise ValueError(f"path must hold a JSON object with 'meta' and 'results', got keys {sorted(data)} in {path}")
+    return data["meta"], [Result(**r) for r in data["results"]]
+
+
+def recorded(gpu: str = "H200") -> tuple[dict, list[Result]]:
+    """A full sweep recorded on real hardware and shipped with the course: (meta, results). meta says where and when."""
+    if gpu not in RECORDED:
+        raise ValueError(f"gpu must be one of {sorted(RECORDED)}, got {gpu!r}")
+    return load(RECORDED[gpu])
+
+
 def plot(results: Sequence[Result], path: str | Path | None = None):
     """TFLOP/s vs N, one panel per (mode, dtype, d); solid lines full attention, dashed causal. Returns (fig, axes)."""
     import matplotlib.pyplot as plt
@@ -403,14 +457,24 @@ def plot(results: Sequence[Result], path: str | Path | None = None):
                     and r.case["causal"] == causal and r.tflops
                 )
                 if pts:
-                    ax.plot(*zip(*pts), style, marker="o", color=colors[name], label=None if causal else labels[name])
+                    ax.plot(*zip(*pts), style, marker="o", color=colors[name], label=labels[name])
         ax.set_xscale("log", base=2)
         ax.set_title(f"{mode}, {dtype}, d={d}", fontsize=10)
         ax.set_xlabel("N (tokens)")
         ax.set_ylabel("TFLOP/s")
         ax.grid(True, alpha=0.3)
-    axes[0][0].legend(fontsize=7, title="solid: full, dashed: causal", title_fontsize=7)
-    fig.tight_layout()
+    legend = {}  # one entry per implementation (its first line) for all panels, below them
+    for ax in axes.flat:
+        for handle, name in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(name, handle)
+    names, handles = list(legend), list(legend.values())
+    ncol = max(1, min(len(names), 2 * cols))
+    legend_inches = 0.22 * (math.ceil(len(names) / ncol) + 1) + 0.1  # its rows and its title
+    fig.tight_layout(rect=(0, legend_inches / fig.get_figheight(), 1, 1))
+    fig.legend(
+        handles, names, loc="lower center", ncol=ncol, fontsize=8, frameon=False,
+        title="solid: full attention, dashed: causal", title_fontsize=8,
+    )
     if path is not None:
         fig.savefig(path, dpi=110)
     return fig, axes
@@ -424,6 +488,7 @@ def _meta(device: torch.device, sweep: Sweep) -> dict:
         else f"CPU ({platform.processor() or platform.machine()})",
         "torch": torch.__version__,
         "python": platform.python_version(),
+        "recorded": datetime.date.today().isoformat(),
     }
     try:
         import triton
@@ -457,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown --impls {unknown}; choose from {sorted(impls)}")
         impls = {k: impls[k] for k in wanted}
-    meta = _meta(device, sweep)
+    meta = _meta(device, sweep) | {"rep_ms": args.rep_ms}
     print(f"{sweep.label} on {meta['device']} (torch {meta['torch']}, triton {meta['triton']})", flush=True)
     if not cuda:
         why = "--cpu" if torch.cuda.is_available() else "No CUDA GPU"

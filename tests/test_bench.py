@@ -98,3 +98,40 @@ def test_main_writes_json_and_plot(tmp_path, capsys, monkeypatch):
 def test_main_rejects_unknown_impls(tmp_path):
     with pytest.raises(SystemExit):
         bench.main(["--cpu", "--out", str(tmp_path), "--impls", "nope"])
+
+
+def test_recorded_run_is_complete_and_checked():
+    meta, results = bench.recorded("H200")
+    assert meta["device"] == "NVIDIA H200" and meta["capability"] == [9, 0] and meta["recorded"]
+    cases = bench.GPU_SWEEP.cases()
+    impls = {"course", "sdpa-flash", "sdpa-cudnn", "sdpa-efficient", "sdpa-math", "naive"}
+    assert len(results) == len(cases) * len(bench.MODES) * len(impls)
+    assert {r.impl for r in results} == impls and all(r.status == "ok" for r in results)
+    for r in results:  # every timed result passed its check first
+        assert r.check_error <= bench.CHECK_TOL[r.case["dtype"]] and r.tflops > 0
+    assert {r.ran for r in results if r.impl == "course"} == {"triton"}
+
+
+def test_ratio_table_one_line_per_case():
+    _, results = bench.recorded()
+    lines = bench.ratio_table(results).splitlines()
+    assert len(lines) == 2 + len(bench.GPU_SWEEP.cases())
+    assert "fwd+bwd TFLOP/s" in lines[0]
+    first = bench.GPU_SWEEP.cases()[0]
+    ours = next(r for r in results if r.impl == "course" and r.mode == "fwd" and r.case == dict(vars(first)))
+    assert lines[2].split()[:5] == [first.dtype, str(first.head_dim), str(first.n), str(first.causal), "|"]
+    assert f"{ours.ratios['vs_sdpa_flash']:.2f}" in lines[2]
+
+
+def test_load_round_trips_main_and_names_bad_paths(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "CPU_SWEEP", TINY)
+    assert bench.main(["--cpu", "--out", str(tmp_path), "--impls", "sdpa-math,naive", "--no-plot"]) == 0
+    meta, results = bench.load(tmp_path / "bench.json")
+    assert meta["sweep"] == "tiny test sweep" and {r.impl for r in results} == {"sdpa-math", "naive"}
+    with pytest.raises(FileNotFoundError, match="path must be a bench.json"):
+        bench.load(tmp_path / "missing.json")
+    (tmp_path / "other.json").write_text("{}")
+    with pytest.raises(ValueError, match="'meta' and 'results'"):
+        bench.load(tmp_path / "other.json")
+    with pytest.raises(ValueError, match="gpu must be one of"):
+        bench.recorded("T4")

@@ -44,6 +44,8 @@ direct = m.distribution("self-attention-course").read_text("direct_url.json") if
 print(json.dumps({
     "torch": d.version, "torch_record": d.read_text("RECORD"), "torch_location": str(d.locate_file("")),
     "course_utils": cu.origin if cu else None, "direct_url": json.loads(direct) if direct else None,
+    "package_data": sorted(str(f.relative_to(f.parents[1])) for f in m.distribution("self-attention-course").files
+                           if f.suffix == ".json" and "recorded" in f.parts) if cu else None,
 }))
 """
 
@@ -152,6 +154,7 @@ def test_lesson_runs_alone_after_its_bootstrap_cell(colab, monkeypatch):
     assert after["course_utils"] is not None
     assert Path(after["course_utils"]).is_relative_to(colab["home"] / "venv")
     assert not after["direct_url"].get("dir_info", {}).get("editable", False)
+    assert after["package_data"] == ["recorded/bench_h200.json"]  # lesson 07's recorded GPU run ships in the wheel
     # torch untouched: same version, same files (its RECORD), same place
     for key in ("torch", "torch_record", "torch_location"):
         assert after[key] == colab["before"][key], f"the bootstrap changed torch's {key}"
