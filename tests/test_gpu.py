@@ -8,7 +8,11 @@ O(N) memory claim.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -404,6 +408,46 @@ def test_configs_keep_the_divisibility_rules():
         assert c.block_n % c.block_m == 0, c
     assert all(b % c.block_n == 0 for c in gpu._full_list(False) for b in (c.block_m,))
     assert all(c.block_n % c.block_m == 0 for c in gpu._full_list(True))
+
+
+# Compiles the forward kernel for a GPU that need not be here (Triton's own compiler and ptxas, no driver), in a
+# fresh process: the tests' process runs the kernels in the interpreter, which cannot compile them.
+_COMPILE_FOR = """
+import json, sys
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from course_utils import gpu
+
+kernel = gpu._attn_fwd
+pointer = {"t_lse": "*fp32"}
+signature = {
+    name: pointer.get(name, "*bf16") if name.startswith("t_") else "i32" if name in ("N", "N_BUCKET")
+    else "fp32" if name == "qk_scale" else "constexpr"
+    for name in kernel.arg_names
+}
+constants = dict(HEAD_DIM=128, BLOCK_D=128, PAD_D=False, CAUSAL=False, BLOCK_M=128, BLOCK_N=128)
+src = ASTSource(kernel, signature, {(kernel.arg_names.index(k),): v for k, v in constants.items()})
+ptx = triton.compile(src, target=GPUTarget("cuda", int(sys.argv[1]), 32), options={"num_warps": 8}).asm["ptx"]
+print(json.dumps({"wgmma": ptx.count("wgmma.mma_async"), "mma_sync": ptx.count("mma.sync")}))
+"""
+
+
+@needs_triton
+@pytest.mark.parametrize("capability, hopper", [(90, True), (80, False)], ids=["sm_90", "sm_80"])
+def test_tl_dot_compiles_to_each_gpus_matrix_instruction(capability, hopper):
+    """Lesson 07's reading of the H200 run: on Hopper (sm_90) Triton turns the kernel's tl.dot into the warpgroup
+    instruction wgmma; for Ampere (sm_80) into mma.sync, the instruction FlashAttention-2 uses on both."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    res = subprocess.run(
+        [sys.executable, "-c", _COMPILE_FOR, str(capability)], capture_output=True, text=True, env=env, timeout=240
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    counts = json.loads(res.stdout.splitlines()[-1])
+    if hopper:
+        assert counts["wgmma"] > 0 and counts["mma_sync"] == 0, counts
+    else:
+        assert counts["wgmma"] == 0 and counts["mma_sync"] > 0, counts
 
 
 # ---------------------------------------------------------------------------------------------------------
