@@ -265,10 +265,10 @@ class Result:
 
 
 def _bench_one(
-    name: str, impl: Impl, case: Case, mode: str, device: torch.device, check: bool, rep_ms: int, inputs=None
+    name: str, impl: Impl, case: Case, mode: str, device: torch.device, check: bool, rep_ms: int, inputs: Sequence
 ) -> Result:
-    """Check, then time, one implementation on one case and mode. inputs: (q, k, v, dO), else drawn here."""
-    q, k, v, do = inputs if inputs is not None else _inputs(case, device)
+    """Check, then time, one implementation on one case and mode; inputs: the case's (q, k, v, dO)."""
+    q, k, v, do = inputs
     res = Result(name, impl.ran(q), mode, asdict(case), "ok")
     if name == "naive" and not _naive_fits(case, mode, device):
         res.status = "skipped: the N x N scores do not fit in memory"
@@ -398,6 +398,7 @@ def ratio_table(results: Sequence[Result], impl: str = "course") -> str:
     head = f"{'dtype':9s} {'d':>4s} {'N':>6s} {'causal':6s}" + "".join(
         f" | {m + ' TFLOP/s':>16s} {'/flash':>6s} {'/best':>6s}" for m in modes
     )
+    fmt = lambda x: f"{x:6.2f}" if x is not None else f"{'-':>6s}"
     lines = [head, "-" * len(head)]
     for (dtype, d, n, causal), by_mode in rows.items():
         line = f"{dtype:9s} {d:4d} {n:6d} {causal!s:6s}"
@@ -406,9 +407,7 @@ def ratio_table(results: Sequence[Result], impl: str = "course") -> str:
             if r is None:
                 line += f" | {'-':>16s} {'-':>6s} {'-':>6s}"
                 continue
-            flash, best = r.ratios.get("vs_sdpa_flash"), r.ratios.get("vs_best_sdpa")
-            fmt = lambda x: f"{x:6.2f}" if x is not None else f"{'-':>6s}"
-            line += f" | {r.tflops:16.0f} {fmt(flash)} {fmt(best)}"
+            line += f" | {r.tflops:16.0f} {fmt(r.ratios.get('vs_sdpa_flash'))} {fmt(r.ratios.get('vs_best_sdpa'))}"
         lines.append(line)
     return "\n".join(lines)
 

@@ -61,7 +61,7 @@ if $PY -c "import nbval, ipykernel" 2>/dev/null; then
     --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 200 --durations 25 \
     notebooks > "$OUT/nbval.txt" 2>&1
 else
-  echo "nbval or ipykernel missing: run 'bash tools/gpu_check.sh fetch' here and carry .whl" > "$OUT/nbval.txt"
+  echo "nbval or ipykernel missing: run 'bash tools/gpu_check.sh fetch' where pip can download, and copy .whl/ here" > "$OUT/nbval.txt"
 fi
 wait $tests_pid
 tail -n 25 "$OUT/gpu_tests.txt"
