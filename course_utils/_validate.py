@@ -47,24 +47,68 @@ def check_dim(actual: int, expected: int, what: str, names: Sequence[str], shape
         raise ValueError(f"{what} must match: got {got}")
 
 
-def check_positive_int(value, name: str) -> int:
-    """`value` as a positive int, or a clear error naming `name`."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a positive int, got {type(value).__name__} {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value}")
+def _what(minimum: int) -> str:
+    return {1: "a positive int", 0: "a non-negative int"}.get(minimum, f"an int >= {minimum}")
+
+
+def check_int(value, name: str, minimum: int = 1, maximum: int | None = None) -> int:
+    """`value` as a Python int in [minimum, maximum]; NumPy integers are accepted, bools rejected (TypeError)."""
+    what = _what(minimum) if maximum is None else f"an int in [{minimum}, {maximum}]"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__} {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be {what}, got {int(value)}")
     return int(value)
 
 
-def check_scale(scale, d_k: int) -> float:
+def check_positive_int(value, name: str) -> int:
+    """`value` as a positive int, or a clear error naming `name` (NumPy integers accepted, bools rejected)."""
+    return check_int(value, name, minimum=1)
+
+
+def check_number(value, name: str, positive: bool = True, minimum: float | None = None) -> float:
+    """`value` as a finite Python float (NumPy scalars accepted, bools rejected): > 0 if positive, >= minimum."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if positive and not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite positive number, got {value}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def check_scale(scale, d_k: int, name: str = "scale") -> float:
     """The score scale: None means 1/sqrt(d_k) (as torch's SDPA); a finite positive number otherwise."""
     if scale is None:
         return 1.0 / float(np.sqrt(d_k))
-    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.floating, np.integer)):
-        raise TypeError(f"scale must be a number or None, got {type(scale).__name__}")
-    if not np.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be finite and positive, got {scale}")
-    return float(scale)
+    if isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a number or None, got {type(scale).__name__}")
+    return check_number(scale, name)
+
+
+def check_flag(value, name: str) -> bool:
+    """`value` as a bool (NumPy bools accepted); anything else, e.g. the string "no", is a TypeError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def check_floating_dtype(dtype, name: str = "dtype") -> torch.dtype:
+    """A floating-point torch dtype (integer dtypes would make sines, rotations and scores wrong silently)."""
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"{name} must be a floating-point torch dtype (e.g. torch.float32), got {dtype!r}")
+    return dtype
+
+
+def check_same_device(**tensors) -> None:
+    """Every tensor given (None ignored) on one device; the message names each argument and its device."""
+    given = {n: t for n, t in tensors.items() if isinstance(t, torch.Tensor)}
+    if len({t.device for t in given.values()}) > 1:
+        where = ", ".join(f"{n} on {t.device}" for n, t in given.items())
+        raise ValueError(f"{', '.join(given)} must be on one device: got {where}")
 
 
 def check_tensor(x, name: str, min_ndim: int = 2, finite: bool = True) -> torch.Tensor:
@@ -103,3 +147,16 @@ def check_qkv(q, k, v) -> None:
         ) from None
     if not (q.dtype == k.dtype == v.dtype):
         raise TypeError(f"q, k, v must share a dtype: got {q.dtype}, {k.dtype}, {v.dtype}")
+    check_same_device(q=q, k=k, v=v)
+
+
+def check_mask(mask, name: str = "attn_mask") -> torch.Tensor | None:
+    """None, or a bool mask (True = may attend) or a float mask (added; -inf allowed: masks are never checked
+    for finiteness). Its shape is checked where the scores' shape is known."""
+    if mask is None:
+        return None
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or None, got {type(mask).__name__}")
+    if mask.dtype != torch.bool and not mask.is_floating_point():
+        raise TypeError(f"{name} must be bool (True = may attend) or float (added), got {mask.dtype}")
+    return mask

@@ -17,7 +17,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validate import check_qkv, check_tensor, shape_of
+from ._validate import (
+    check_flag,
+    check_int,
+    check_mask,
+    check_number,
+    check_positive_int,
+    check_qkv,
+    check_same_device,
+    check_scale,
+    check_tensor,
+    shape_of,
+)
 
 __all__ = [
     "scaled_dot_product_attention",
@@ -31,26 +42,33 @@ __all__ = [
 ]
 
 
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+
+
+def _upcast(t: torch.Tensor) -> torch.Tensor:
+    """float16/bfloat16 -> float32 (where scores, softmax and running sums are computed); others unchanged."""
+    return t.float() if t.dtype in HALF_DTYPES else t
+
+
 def _scores(q, k, attn_mask, is_causal, scale) -> torch.Tensor:
-    """Masked, scaled scores (..., N_q, N_k) with -inf where attention is forbidden."""
+    """Masked, scaled scores (..., N_q, N_k) with -inf where attention is forbidden.
+
+    Half-precision inputs give float32 scores (as torch's SDPA and the Triton kernel accumulate them); float32
+    and float64 inputs keep their dtype.
+    """
     check_qkv(q, k, k)
-    if scale is None:
-        scale = 1.0 / math.sqrt(q.shape[-1])
-    elif isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)):
-        raise TypeError(f"scale must be a number or None, got {type(scale).__name__}")
-    elif not math.isfinite(scale):
-        raise ValueError(f"scale must be a finite number or None, got {scale!r}")
-    else:
-        scale = float(scale)
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else check_scale(scale, q.shape[-1])
+    is_causal = check_flag(is_causal, "is_causal")
+    attn_mask = check_mask(attn_mask)
+    check_same_device(q=q, k=k, attn_mask=attn_mask)
     n_q, n_k = q.shape[-2], k.shape[-2]
+    q, k = _upcast(q), _upcast(k)  # half precision: q k^T alone can pass fp16's 65504 before the scale
     scores = (q @ k.transpose(-2, -1)) * scale  # (..., N_q, d) @ (..., d, N_k) -> (..., N_q, N_k)
     if is_causal:
         if attn_mask is not None:
             raise ValueError("pass either attn_mask or is_causal=True, not both (as torch's SDPA)")
         attn_mask = causal_mask(n_q, n_k, device=q.device)  # top-left aligned, as torch's SDPA
     if attn_mask is not None:
-        if not isinstance(attn_mask, torch.Tensor):
-            raise TypeError(f"attn_mask must be a torch.Tensor or None, got {type(attn_mask).__name__}")
         try:
             fits = torch.broadcast_shapes(attn_mask.shape, scores.shape) == scores.shape
         except RuntimeError:
@@ -64,10 +82,8 @@ def _scores(q, k, attn_mask, is_causal, scale) -> torch.Tensor:
             )
         if attn_mask.dtype == torch.bool:
             scores = scores.masked_fill(~attn_mask, float("-inf"))
-        elif attn_mask.is_floating_point():
-            scores = scores + attn_mask.to(scores.dtype)  # a float mask is added (it may hold -inf)
         else:
-            raise TypeError(f"attn_mask must be bool (True = may attend) or float (added), got {attn_mask.dtype}")
+            scores = scores + attn_mask.to(scores.dtype)  # a float mask is added (it may hold -inf)
     return scores
 
 
@@ -81,8 +97,11 @@ def _masked_softmax(scores: torch.Tensor) -> torch.Tensor:
 
 
 def attention_weights(q, k, attn_mask=None, is_causal: bool = False, scale: float | None = None) -> torch.Tensor:
-    """The attention matrix softmax(q k^T * scale + mask), shape (..., N_q, N_k); rows sum to 1 (or 0)."""
-    return _masked_softmax(_scores(q, k, attn_mask, is_causal, scale))
+    """The attention matrix softmax(q k^T * scale + mask), shape (..., N_q, N_k); rows sum to 1 (or 0).
+
+    Computed in float32 for float16/bfloat16 inputs and returned in the inputs' dtype.
+    """
+    return _masked_softmax(_scores(q, k, attn_mask, is_causal, scale)).to(q.dtype)
 
 
 def scaled_dot_product_attention(
@@ -93,8 +112,8 @@ def scaled_dot_product_attention(
     q: (..., N_q, d), k: (..., N_k, d), v: (..., N_k, d_v). scale=None means 1/sqrt(d).
     """
     check_qkv(q, k, v)
-    weights = attention_weights(q, k, attn_mask=attn_mask, is_causal=is_causal, scale=scale)
-    return weights @ v  # (..., N_q, N_k) @ (..., N_k, d_v) -> (..., N_q, d_v)
+    weights = _masked_softmax(_scores(q, k, attn_mask, is_causal, scale))  # float32 for half inputs
+    return (weights @ _upcast(v)).to(q.dtype)  # (..., N_q, N_k) @ (..., N_k, d_v) -> (..., N_q, d_v)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -102,22 +121,16 @@ def scaled_dot_product_attention(
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _check_size(n, name: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-        raise ValueError(f"{name} must be a positive int, got {n!r}")
-    return int(n)
-
-
 def causal_mask(n: int, n_k: int | None = None, device=None) -> torch.Tensor:
     """(n, n_k) bool, True where key j <= query i: each token sees itself and the past."""
-    n = _check_size(n, "n")
-    n_k = n if n_k is None else _check_size(n_k, "n_k")
+    n = check_positive_int(n, "n")
+    n_k = n if n_k is None else check_positive_int(n_k, "n_k")
     return torch.ones(n, n_k, dtype=torch.bool, device=device).tril()
 
 
 def padding_mask(lengths, n: int) -> torch.Tensor:
     """(B, 1, 1, n) bool, True at real tokens (position < length): broadcasts over heads and queries."""
-    n = _check_size(n, "n")
+    n = check_positive_int(n, "n")
     lengths = torch.as_tensor(lengths)
     if lengths.ndim == 1 and len(lengths) == 0:  # checked first: an empty list becomes a float tensor
         raise ValueError("lengths must hold at least one sequence length, got an empty sequence")
@@ -131,9 +144,9 @@ def padding_mask(lengths, n: int) -> torch.Tensor:
 
 def window_mask(n: int, w: int, causal: bool = False) -> torch.Tensor:
     """(n, n) bool, True where |i - j| <= w: each query sees w neighbours on each side (only the past if causal)."""
-    n = _check_size(n, "n")
-    if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 0:
-        raise ValueError(f"w must be a non-negative int (neighbours on each side), got {w!r}")
+    n = check_positive_int(n, "n")
+    w = check_int(w, "w (neighbours on each side)", minimum=0)
+    causal = check_flag(causal, "causal")
     i = torch.arange(n)[:, None]
     j = torch.arange(n)[None, :]
     mask = (i - j).abs() <= w
@@ -154,7 +167,7 @@ def graph_mask(adjacency, self_loops: bool = True) -> torch.Tensor:
     if adj.shape[0] == 0:
         raise ValueError("adjacency must have at least one node, got shape (0, 0)")
     mask = adj != 0
-    if self_loops:
+    if check_flag(self_loops, "self_loops"):
         mask = mask | torch.eye(adj.shape[0], dtype=torch.bool, device=adj.device)
     return mask
 
@@ -169,9 +182,10 @@ class SelfAttention(nn.Module):
 
     def __init__(self, d_in: int, d_k: int | None = None, d_v: int | None = None, bias: bool = False):
         super().__init__()
-        d_in = _check_size(d_in, "d_in")
-        d_k = d_in if d_k is None else _check_size(d_k, "d_k")
-        d_v = d_in if d_v is None else _check_size(d_v, "d_v")
+        d_in = check_positive_int(d_in, "d_in")
+        d_k = d_in if d_k is None else check_positive_int(d_k, "d_k")
+        d_v = d_in if d_v is None else check_positive_int(d_v, "d_v")
+        bias = check_flag(bias, "bias")
         self.W_q = nn.Linear(d_in, d_k, bias=bias)  # weight (d_k, d_in): the lecture's W^q
         self.W_k = nn.Linear(d_in, d_k, bias=bias)
         self.W_v = nn.Linear(d_in, d_v, bias=bias)
@@ -180,6 +194,8 @@ class SelfAttention(nn.Module):
         check_tensor(x, "x", min_ndim=2)
         if x.shape[-1] != self.W_q.in_features:
             raise ValueError(f"x's last dimension must be d_in={self.W_q.in_features}, got shape {shape_of(x)}")
+        if x.dtype != self.W_q.weight.dtype:
+            raise TypeError(f"x has dtype {x.dtype} but the weights are {self.W_q.weight.dtype}: convert one")
         return self.W_q(x), self.W_k(x), self.W_v(x)  # (B, N, d_k), (B, N, d_k), (B, N, d_v)
 
     def forward(self, x, attn_mask=None, is_causal: bool = False) -> torch.Tensor:
@@ -196,18 +212,27 @@ class MultiHeadSelfAttention(nn.Module):
     """Multi-head self-attention, fused: one projection, split into (B, H, N, d), attend, merge, W^O.
 
     Its parameters have the layout of a batch_first `torch.nn.MultiheadAttention` (in_proj: (3D, D),
-    out_proj: (D, D)), so `from_torch` / `to_torch` copy weights both ways. Masks follow SDPA's polarity.
+    out_proj: (D, D)), so `from_torch` / `to_torch` copy weights (and dropout) both ways. Masks follow SDPA's
+    polarity. dropout: the probability of zeroing an attention weight, in training only (as torch's MHA).
     """
 
-    def __init__(self, d_model: int, num_heads: int, bias: bool = True):
+    def __init__(
+        self, d_model: int, num_heads: int, bias: bool = True, dropout: float = 0.0, device=None, dtype=None
+    ):
         super().__init__()
-        d_model = _check_size(d_model, "d_model")
-        num_heads = _check_size(num_heads, "num_heads")
+        d_model = check_positive_int(d_model, "d_model")
+        num_heads = check_positive_int(num_heads, "num_heads")
+        bias = check_flag(bias, "bias")
+        dropout = check_number(dropout, "dropout", positive=False, minimum=0.0)
+        if dropout >= 1:
+            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
         if d_model % num_heads:
             raise ValueError(f"d_model={d_model} must be divisible by num_heads={num_heads}")
         self.d_model, self.num_heads, self.d_head = d_model, num_heads, d_model // num_heads
-        self.in_proj = nn.Linear(d_model, 3 * d_model, bias=bias)  # [W_q; W_k; W_v] stacked: (3D, D)
-        self.out_proj = nn.Linear(d_model, d_model, bias=bias)  # W^O: (D, D)
+        self.dropout = dropout
+        factory = {"device": device, "dtype": dtype}
+        self.in_proj = nn.Linear(d_model, 3 * d_model, bias=bias, **factory)  # [W_q; W_k; W_v] stacked: (3D, D)
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias, **factory)  # W^O: (D, D)
 
     def split_heads(self, x) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x (B, N, D) -> q, k, v, each (B, H, N, d)."""
@@ -235,7 +260,11 @@ class MultiHeadSelfAttention(nn.Module):
     def forward(self, x, attn_mask=None, is_causal: bool = False) -> torch.Tensor:
         """x (B, N, D) -> (B, N, D). attn_mask broadcasts to (B, H, N, N); True = may attend."""
         q, k, v = self.split_heads(x)
-        heads = scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal)  # (B, H, N, d)
+        if self.training and self.dropout > 0:  # dropout on the attention weights, as torch's MHA
+            weights = attention_weights(q, k, attn_mask=attn_mask, is_causal=is_causal)  # (B, H, N, N)
+            heads = nn.functional.dropout(weights, p=self.dropout, training=True) @ v  # (B, H, N, N) @ (B, H, N, d)
+        else:
+            heads = scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal)  # (B, H, N, d)
         return self.out_proj(self.merge_heads(heads))  # (B, N, D) @ (D, D) -> (B, N, D)
 
     def attention_weights(self, x, attn_mask=None, is_causal: bool = False) -> torch.Tensor:
@@ -245,7 +274,7 @@ class MultiHeadSelfAttention(nn.Module):
 
     @classmethod
     def from_torch(cls, mha: nn.MultiheadAttention) -> MultiHeadSelfAttention:
-        """A copy of a batch_first `nn.MultiheadAttention`'s weights (same q/k/v width, no bias_k/bias_v)."""
+        """A copy of a batch_first `nn.MultiheadAttention`'s weights and dropout, in its dtype and on its device."""
         if not isinstance(mha, nn.MultiheadAttention):
             raise TypeError(f"mha must be a torch.nn.MultiheadAttention, got {type(mha).__name__}")
         if not mha._qkv_same_embed_dim or mha.bias_k is not None or mha.add_zero_attn:
@@ -253,14 +282,15 @@ class MultiHeadSelfAttention(nn.Module):
         if not mha.batch_first:
             raise ValueError("from_torch expects batch_first=True (the course's (B, N, D) layout)")
         bias = mha.in_proj_bias is not None
-        module = cls(mha.embed_dim, mha.num_heads, bias=bias)
-        with torch.no_grad():
-            module.in_proj.weight.copy_(mha.in_proj_weight)
+        w = mha.in_proj_weight
+        module = cls(mha.embed_dim, mha.num_heads, bias=bias, dropout=mha.dropout, device=w.device, dtype=w.dtype)
+        with torch.no_grad():  # built in the source's dtype: the copy is exact (no float32 round trip)
+            module.in_proj.weight.copy_(w)
             module.out_proj.weight.copy_(mha.out_proj.weight)
             if bias:
                 module.in_proj.bias.copy_(mha.in_proj_bias)
                 module.out_proj.bias.copy_(mha.out_proj.bias)
-        return module.to(mha.in_proj_weight.device, mha.in_proj_weight.dtype)
+        return module.train(mha.training)
 
     def to_torch(self) -> nn.MultiheadAttention:
         """A batch_first `nn.MultiheadAttention` with this module's weights.
@@ -269,12 +299,13 @@ class MultiHeadSelfAttention(nn.Module):
         """
         bias = self.in_proj.bias is not None
         w = self.in_proj.weight
-        mha = nn.MultiheadAttention(self.d_model, self.num_heads, bias=bias, batch_first=True)
-        mha = mha.to(w.device, w.dtype)
+        mha = nn.MultiheadAttention(
+            self.d_model, self.num_heads, dropout=self.dropout, bias=bias, batch_first=True, device=w.device, dtype=w.dtype
+        )
         with torch.no_grad():
             mha.in_proj_weight.copy_(w)
             mha.out_proj.weight.copy_(self.out_proj.weight)
             if bias:
                 mha.in_proj_bias.copy_(self.in_proj.bias)
                 mha.out_proj.bias.copy_(self.out_proj.bias)
-        return mha
+        return mha.train(self.training)

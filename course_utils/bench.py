@@ -27,6 +27,8 @@ from pathlib import Path
 
 import torch
 
+from ._validate import check_flag, check_qkv, check_scale
+
 __all__ = [
     "Case",
     "Sweep",
@@ -36,6 +38,7 @@ __all__ = [
     "naive_attention",
     "implementations",
     "check_implementation",
+    "check_tolerance",
     "run",
     "format_table",
     "ratio_table",
@@ -49,8 +52,9 @@ __all__ = [
 # One full GPU sweep, run and recorded on real hardware, shipped with the package (lesson 07 reads it on any machine).
 RECORDED = {"H200": Path(__file__).with_name("recorded") / "bench_h200.json"}
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
-# Largest allowed error of an implementation, relative to the largest |value| of the fp32 reference.
-CHECK_TOL = {"float16": 2e-2, "bfloat16": 6e-2, "float32": 2e-3}
+# Flash-attention's rule: an implementation's error (vs an fp32/fp64 reference, relative to its largest |value|) may
+# be at most twice plain PyTorch's (naive_attention in the inputs' dtype), plus this floor where both are exact.
+CHECK_FLOOR = {torch.float16: 1e-4, torch.bfloat16: 1e-4, torch.float32: 1e-5}
 MODES = ("fwd", "fwd+bwd")
 
 
@@ -99,12 +103,17 @@ CPU_SWEEP = Sweep(
 
 
 def naive_attention(q, k, v, causal: bool = False, scale: float | None = None) -> torch.Tensor:
-    """softmax(q k^T * scale) v with the full (B, H, N, N) score matrix, in the inputs' dtype."""
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    scores = (q @ k.transpose(-2, -1)) * scale  # (B, H, N, d) @ (B, H, d, N) -> (B, H, N, N)
+    """softmax(q k^T * scale) v with the full (B, H, N_q, N_k) score matrix, in the inputs' dtype ("plain PyTorch").
+
+    causal=True is top-left aligned, as torch's SDPA: query i sees keys j <= i (also when N_q != N_k).
+    """
+    check_qkv(q, k, v)
+    causal = check_flag(causal, "causal")
+    scale = check_scale(scale, q.shape[-1])
+    scores = (q @ k.transpose(-2, -1)) * scale  # (B, H, N_q, d) @ (B, H, d, N_k) -> (B, H, N_q, N_k)
     if causal:
-        n = q.shape[-2]
-        future = torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1)
+        n_q, n_k = q.shape[-2], k.shape[-2]
+        future = torch.ones(n_q, n_k, dtype=torch.bool, device=q.device).triu(1)  # key j > query i
         scores = scores.masked_fill(future, float("-inf"))
     return torch.softmax(scores, dim=-1) @ v  # (B, H, N, N) @ (B, H, N, d) -> (B, H, N, d)
 
@@ -171,8 +180,14 @@ def _inputs(case: Case, device: torch.device, seed: int = 0):
 
 
 def check_implementation(fn: Callable, q, k, v, do, causal: bool, mode: str) -> float:
-    """Largest error of fn's output (and gradients, for fwd+bwd) vs the fp32 reference, relative to its max."""
+    """Largest error of fn's output (and gradients, for fwd+bwd) vs the fp32 reference, relative to its max.
+
+    mode: "fwd" (the output) or "fwd+bwd" (the output and dq, dk, dv for the upstream gradient do).
+    """
     from .attention import scaled_dot_product_attention as reference
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
 
     ref_dtype = torch.float64 if q.device.type == "cpu" else torch.float32
     tf32 = torch.backends.cuda.matmul.allow_tf32
@@ -196,6 +211,12 @@ def check_implementation(fn: Callable, q, k, v, do, causal: bool, mode: str) -> 
         return max(errs) if all(math.isfinite(e) for e in errs) else float("inf")
     finally:
         torch.backends.cuda.matmul.allow_tf32 = tf32
+
+
+def check_tolerance(q, k, v, do, causal: bool, mode: str) -> float:
+    """Flash-attention's rule as a bound on `check_implementation`: 2x plain PyTorch's error in q's dtype + a floor."""
+    plain = check_implementation(naive_attention, q, k, v, do, causal, mode)
+    return 2 * plain + CHECK_FLOOR.get(q.dtype, 1e-5)
 
 
 def _time_ms(fn: Callable, device: torch.device, grads: Sequence[torch.Tensor] = (), rep_ms: int = 100) -> float:
@@ -292,6 +313,7 @@ def _bench_one(
             call()
             q.grad = k.grad = v.grad = None
         err = check_implementation(impl.fn, q[sl], k[sl], v[sl], do[sl], case.causal, mode) if check else None
+        tol = check_tolerance(q[sl], k[sl], v[sl], do[sl], case.causal, mode) if check else math.inf
     except RuntimeError as exc:  # an SDPA backend that does not exist for these inputs
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         lower = text.lower()
@@ -299,7 +321,7 @@ def _bench_one(
         res.status = "unavailable" if absent else f"error: {text[:120]}"
         return res
     res.check_error = err
-    if err is not None and not err <= CHECK_TOL[case.dtype]:
+    if err is not None and not err <= tol:
         res.status = "wrong"
         return res
     try:

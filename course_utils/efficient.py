@@ -41,7 +41,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from ._validate import check_qkv, check_scale, check_tensor, shape_of
-from .attention import MultiHeadSelfAttention, scaled_dot_product_attention, window_mask
+from .attention import HALF_DTYPES, MultiHeadSelfAttention, scaled_dot_product_attention, window_mask
 
 __all__ = [
     "FEATURE_MAPS",
@@ -326,6 +326,8 @@ def local_attention(
     _check_qkv(q, k, v, same_length=True)
     window = _check_int(window, "window", minimum=0)
     scale = check_scale(scale, q.shape[-1])
+    if q.dtype in HALF_DTYPES:  # scores and softmax in float32 (q k^T can overflow fp16), output cast back
+        return local_attention(q.float(), k.float(), v.float(), window, causal, scale).to(q.dtype)
     n = q.shape[-2]
     b = max(window, 1)  # blocks at least as long as the window
     if 3 * b >= n:  # three blocks would cover the sequence: the masked dense form is cheaper, same numbers
@@ -376,6 +378,8 @@ def block_sparse_attention(
     block = _check_int(block, "block")
     n_global = _check_int(n_global, "n_global", minimum=0)
     scale = check_scale(scale, q.shape[-1])
+    if q.dtype in HALF_DTYPES:  # scores and softmax in float32 (q k^T can overflow fp16), output cast back
+        return block_sparse_attention(q.float(), k.float(), v.float(), block, n_global, causal, scale).to(q.dtype)
     n = q.shape[-2]
     if n_global > n:
         raise ValueError(f"n_global must be at most N={n} (q {shape_of(q)}), got {n_global}")
@@ -576,6 +580,9 @@ def effective_weights(
     """The dense (..., N, N) matrix W with attend(q, k, v, variant) = W v, built in full (for pictures/tests)."""
     variant = _as_variant(variant)
     _check_qkv(q, k, k, same_length=True)
+    if q.dtype in HALF_DTYPES:  # built in float32 (q k^T can overflow fp16), returned in the inputs' dtype
+        E, F, projection = (None if t is None else t.float() for t in (E, F, projection))
+        return effective_weights(q.float(), k.float(), variant, causal, E, F, projection).to(q.dtype)
     n, kind = q.shape[-2], variant.kind
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., N, d) @ (..., d, N) -> (..., N, N)
     allowed = torch.ones(n, n, dtype=torch.bool, device=q.device)

@@ -273,12 +273,14 @@ def _bwd_dkdv_inner(
             b_delta = tl.load(t_delta + rows)
         # (BLOCK_N, BLOCK_D) @ (BLOCK_D, BLOCK_M) -> (BLOCK_N, BLOCK_M): S^T, base-2 units
         b_sT = tl.dot(b_k, tl.trans(b_q), input_precision=FP32_DOT) * qk_scale
-        b_pT = tl.exp2(b_sT - b_lse[None, :] * LOG2E)  # P^T = exp(S^T - LSE): the forward's probabilities
+        # masked before the exponent: a padded key (row past N) would give exp(-LSE), which can overflow fp16
+        keep = offs_n[:, None] < N
         if MASKED:
-            keep = row_ok[None, :]
+            keep = keep & row_ok[None, :]
             if CAUSAL:
                 keep = keep & (offs_n[:, None] <= rows[None, :])
-            b_pT = tl.where(keep, b_pT, 0.0)
+        b_sT = tl.where(keep, b_sT, float("-inf"))
+        b_pT = tl.exp2(b_sT - b_lse[None, :] * LOG2E)  # P^T = exp(S^T - LSE): the forward's probabilities; 0 masked
         # dV += P^T dO: (BLOCK_N, BLOCK_M) @ (BLOCK_M, BLOCK_D) -> (BLOCK_N, BLOCK_D)
         b_dv = tl.dot(b_pT.to(b_do.dtype), b_do, b_dv, input_precision=FP32_DOT)
         # dP^T = V dO^T: (BLOCK_N, BLOCK_D) @ (BLOCK_D, BLOCK_M) -> (BLOCK_N, BLOCK_M)

@@ -20,7 +20,16 @@ import math
 import torch
 from torch import nn
 
-from ._validate import shape_of
+from ._validate import (
+    check_floating_dtype,
+    check_int,
+    check_mask,
+    check_number,
+    check_positive_int,
+    check_same_device,
+    check_tensor,
+    shape_of,
+)
 from .attention import MultiHeadSelfAttention, attention_weights, causal_mask, scaled_dot_product_attention
 
 __all__ = [
@@ -41,25 +50,11 @@ __all__ = [
 ]
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
-def _positive_float(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
-    return float(value)
-
-
 def _check_x(x, d_model: int) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    """x (B, N, d_model): a finite floating-point tensor (finiteness checked on the CPU only)."""
+    check_tensor(x, "x", min_ndim=3)
     if x.ndim != 3 or x.shape[-1] != d_model:
         raise ValueError(f"x must have shape (B, N, d_model={d_model}), got {shape_of(x)}")
-    if not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -71,9 +66,10 @@ def sinusoidal_encoding(
     n_positions: int, d_model: int, base: float = 10000.0, dtype: torch.dtype = torch.float32, device=None
 ) -> torch.Tensor:
     """(n_positions, d_model): row p is e^p; column 2i is sin(p / base^(2i/d_model)), column 2i+1 its cos."""
-    n_positions = _positive_int(n_positions, "n_positions")
-    d_model = _positive_int(d_model, "d_model")
-    base = _positive_float(base, "base")
+    n_positions = check_positive_int(n_positions, "n_positions")
+    d_model = check_positive_int(d_model, "d_model")
+    base = check_number(base, "base")
+    dtype = check_floating_dtype(dtype)  # an integer table would hold only the sines' 0s and 1s
     pos = torch.arange(n_positions, dtype=torch.float64, device=device)[:, None]  # (N, 1)
     two_i = torch.arange(0, d_model, 2, dtype=torch.float64, device=device)  # (ceil(D/2),)
     angle = pos / base ** (two_i / d_model)  # (N, 1) / (ceil(D/2),) -> (N, ceil(D/2))
@@ -88,8 +84,8 @@ class SinusoidalPositionalEncoding(nn.Module):
 
     def __init__(self, d_model: int, base: float = 10000.0):
         super().__init__()
-        self.d_model = _positive_int(d_model, "d_model")
-        self.base = _positive_float(base, "base")
+        self.d_model = check_positive_int(d_model, "d_model")
+        self.base = check_number(base, "base")
 
     def encoding(self, n: int, dtype=torch.float32, device=None) -> torch.Tensor:
         """The (n, D) table of e^0 .. e^{n-1}."""
@@ -105,8 +101,8 @@ class LearnedPositionalEncoding(nn.Module):
 
     def __init__(self, d_model: int, max_len: int, init_std: float = 0.02):
         super().__init__()
-        self.d_model = _positive_int(d_model, "d_model")
-        self.max_len = _positive_int(max_len, "max_len")
+        self.d_model = check_positive_int(d_model, "d_model")
+        self.max_len = check_positive_int(max_len, "max_len")
         self.table = nn.Parameter(torch.randn(max_len, d_model) * init_std)  # (max_len, D)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -126,8 +122,8 @@ class LearnedPositionalEncoding(nn.Module):
 
 def relative_offsets(n_q: int, n_k: int | None = None, device=None) -> torch.Tensor:
     """(n_q, n_k) long, offset[i, j] = j - i: where key j lies relative to query i."""
-    n_q = _positive_int(n_q, "n_q")
-    n_k = n_q if n_k is None else _positive_int(n_k, "n_k")
+    n_q = check_positive_int(n_q, "n_q")
+    n_k = n_q if n_k is None else check_positive_int(n_k, "n_k")
     return torch.arange(n_k, device=device)[None, :] - torch.arange(n_q, device=device)[:, None]
 
 
@@ -137,15 +133,12 @@ def _with_bias(bias: torch.Tensor, attn_mask, is_causal: bool, n: int) -> torch.
         if attn_mask is not None:
             raise ValueError("pass either attn_mask or is_causal=True, not both (as torch's SDPA)")
         attn_mask = causal_mask(n, device=bias.device)
-    if attn_mask is None:
+    if check_mask(attn_mask) is None:
         return bias
-    if not isinstance(attn_mask, torch.Tensor):
-        raise TypeError(f"attn_mask must be a torch.Tensor or None, got {type(attn_mask).__name__}")
+    check_same_device(attn_mask=attn_mask, x=bias)
     if attn_mask.dtype == torch.bool:
         return bias.masked_fill(~attn_mask, float("-inf"))  # broadcasts to (B, H, N, N)
-    if attn_mask.is_floating_point():
-        return bias + attn_mask.to(bias.dtype)
-    raise TypeError(f"attn_mask must be bool (True = may attend) or float (added), got {attn_mask.dtype}")
+    return bias + attn_mask.to(bias.dtype)
 
 
 class _BiasedAttention(MultiHeadSelfAttention):
@@ -175,7 +168,7 @@ class RelativeBiasAttention(_BiasedAttention):
 
     def __init__(self, d_model: int, num_heads: int, max_distance: int = 16, bias: bool = True):
         super().__init__(d_model, num_heads, bias=bias)
-        self.max_distance = _positive_int(max_distance, "max_distance")
+        self.max_distance = check_positive_int(max_distance, "max_distance")
         self.rel_bias = nn.Parameter(torch.zeros(num_heads, 2 * max_distance + 1))  # (H, 2K+1), offset -K..K
 
     def position_bias(self, n: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -187,7 +180,7 @@ class RelativeBiasAttention(_BiasedAttention):
 
 def alibi_slopes(num_heads: int) -> torch.Tensor:
     """(H,) the ALiBi paper's head slopes: 2^(-8/H), 2^(-16/H), ..., 2^(-8) (interpolated when H is no power of 2)."""
-    num_heads = _positive_int(num_heads, "num_heads")
+    num_heads = check_positive_int(num_heads, "num_heads")
 
     def power_of_two(n: int) -> list[float]:
         return [2.0 ** (-8.0 * (h + 1) / n) for h in range(n)]
@@ -211,15 +204,9 @@ def alibi_bias(num_heads: int, n: int, mode: str = "split", device=None, slope_s
     mode "symmetric": every head sees both sides with the same penalty; it cannot tell left from right.
     slope_scale multiplies every slope s_h; 0 keeps only the masks (lesson 06's control: the split masks alone).
     """
-    num_heads = _positive_int(num_heads, "num_heads")
-    n = _positive_int(n, "n")
-    if (
-        isinstance(slope_scale, bool)
-        or not isinstance(slope_scale, (int, float))
-        or not math.isfinite(slope_scale)
-        or slope_scale < 0
-    ):
-        raise ValueError(f"slope_scale must be a finite float >= 0, got {slope_scale!r}")
+    num_heads = check_positive_int(num_heads, "num_heads")
+    n = check_positive_int(n, "n")
+    slope_scale = check_number(slope_scale, "slope_scale", positive=False, minimum=0.0)
     if mode not in ALIBI_MODES:
         raise ValueError(f"mode must be one of {ALIBI_MODES}, got {mode!r}")
     offset = relative_offsets(n, device=device).to(torch.float32)  # (n, n), j - i
@@ -268,11 +255,11 @@ class ALiBiAttention(_BiasedAttention):
 
 def rope_angles(n_positions: int, d_head: int, base: float = 10000.0, device=None) -> torch.Tensor:
     """(n_positions, d_head // 2): angle of pair i at position p, p * base^(-2i / d_head)."""
-    n_positions = _positive_int(n_positions, "n_positions")
-    d_head = _positive_int(d_head, "d_head")
+    n_positions = check_positive_int(n_positions, "n_positions")
+    d_head = check_positive_int(d_head, "d_head")
     if d_head % 2:
         raise ValueError(f"d_head must be even (RoPE rotates pairs (2i, 2i+1)), got {d_head}")
-    base = _positive_float(base, "base")
+    base = check_number(base, "base")
     theta = base ** (-torch.arange(0, d_head, 2, dtype=torch.float64, device=device) / d_head)  # (d/2,)
     pos = torch.arange(n_positions, dtype=torch.float64, device=device)
     return pos[:, None] * theta[None, :]  # (N, 1) * (1, d/2) -> (N, d/2)
@@ -283,12 +270,10 @@ def apply_rope(x: torch.Tensor, base: float = 10000.0, offset: int = 0) -> torch
 
     x: (..., N, d) with d even; returns the same shape. Then (R_m q) . (R_n k) depends on n - m only.
     """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim < 2 or x.shape[-1] % 2 or x.shape[-2] == 0:
+    check_tensor(x, "x")  # floating point (integers would rotate in integer arithmetic) and finite
+    if x.shape[-1] % 2:
         raise ValueError(f"x must have shape (..., N, d) with N >= 1 and d even, got {shape_of(x)}")
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise ValueError(f"offset must be a non-negative int, got {offset!r}")
+    offset = check_int(offset, "offset", minimum=0)
     n, d = x.shape[-2], x.shape[-1]
     angle = rope_angles(n + offset, d, base, device=x.device)[offset:]  # (N, d/2)
     cos, sin = angle.cos().to(x.dtype), angle.sin().to(x.dtype)
@@ -306,7 +291,7 @@ class RoPEAttention(MultiHeadSelfAttention):
         super().__init__(d_model, num_heads, bias=bias)
         if self.d_head % 2:
             raise ValueError(f"RoPE needs an even head dimension, got d_model={d_model} / num_heads={num_heads}")
-        self.base = _positive_float(base, "base")
+        self.base = check_number(base, "base")
 
     def split_heads(self, x) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x (B, N, D) -> q, k, v (B, H, N, d), with q and k rotated by their position."""
@@ -378,10 +363,10 @@ def rnn_encoding(n_positions: int, d_model: int, seed: int = 0, gain: float = 1.
     The recurrence e^p = tanh(W e^(p-1) + u) makes each position from the one before (W orthogonal times gain,
     u random, seeded): positions come one after another, and the encoding goes on past any length.
     """
-    n_positions = _positive_int(n_positions, "n_positions")
-    d_model = _positive_int(d_model, "d_model")
-    gain = _positive_float(gain, "gain")
-    g = torch.Generator().manual_seed(seed)
+    n_positions = check_positive_int(n_positions, "n_positions")
+    d_model = check_positive_int(d_model, "d_model")
+    gain = check_number(gain, "gain")
+    g = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0))
     W = torch.linalg.qr(torch.randn(d_model, d_model, generator=g, dtype=torch.float64))[0] * gain  # (D, D)
     u = 0.5 * torch.randn(d_model, generator=g, dtype=torch.float64)  # (D,) the constant input, already projected
     e = torch.zeros(d_model, dtype=torch.float64)

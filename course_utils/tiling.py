@@ -7,7 +7,8 @@ The same algorithm as `reference.online_softmax_attention` (NumPy, columns) and 
     l    the running sum of exp(score - m)              (..., N_q)
     acc  the running sum of exp(score - m) * v          (..., N_q, d_v)
 
-and never holds more than (block_q, block_k) scores per (batch, head). The output is acc / l.
+and never holds more than (block_q, block_k) scores per (batch, head). The output is acc / l. For float16 and
+bfloat16 inputs the scores and the state are float32 and the output is cast back, as in the Triton kernel.
 """
 
 from __future__ import annotations
@@ -101,6 +102,9 @@ def tiled_attention(
     if not isinstance(return_stats, bool):
         raise TypeError(f"return_stats must be a bool, got {type(return_stats).__name__}")
     n_q, n_k = q.shape[-2], k.shape[-2]
+    out_dtype = q.dtype
+    if q.dtype in (torch.float16, torch.bfloat16):  # scores, m, l and acc in float32, as the Triton kernel keeps them
+        q, k, v = q.float(), k.float(), v.float()
     largest, blocks = (0, 0), 0  # the largest score tile built, the number of score blocks computed
     out = torch.empty(*q.shape[:-1], v.shape[-1], dtype=q.dtype, device=q.device)  # (..., N_q, d_v)
     for i0 in range(0, n_q, block_q):
@@ -122,6 +126,7 @@ def tiled_attention(
             m, l, acc = online_softmax_step(m, l, acc, s, v[..., j0 : j0 + block_k, :])
         safe_l = torch.where(l > 0, l, torch.ones_like(l))
         out[..., i0 : i0 + block_q, :] = torch.where(l[..., None] > 0, acc / safe_l[..., None], 0.0)
+    out = out.to(out_dtype)  # float32 state, output cast back to the inputs' dtype (no-op for fp32 and fp64)
     if return_stats:
         return out, TilingStats(largest_tile=largest, score_blocks=blocks)
     return out

@@ -6,6 +6,8 @@ SelfAttention (lesson 04).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -301,7 +303,7 @@ def _t(*shape):
          r"attn_mask must be a torch.Tensor or None, got ndarray"),
         (dict(q=_t(2, 3), k=_t(2, 3), v=_t(2, 3), attn_mask=torch.ones(2, 2, dtype=torch.bool), is_causal=True),
          ValueError, r"either attn_mask or is_causal"),
-        (dict(q=_t(2, 3), k=_t(2, 3), v=_t(2, 3), scale=float("inf")), ValueError, r"scale must be a finite number"),
+        (dict(q=_t(2, 3), k=_t(2, 3), v=_t(2, 3), scale=float("inf")), ValueError, r"scale must be a finite positive number"),
         (dict(q=_t(2, 3), k=_t(2, 3), v=_t(2, 3), scale="big"), TypeError, r"scale must be a number or None, got str"),
     ],
 )
@@ -325,7 +327,7 @@ def test_numpy_scalar_scale_is_accepted():
         (lambda: att.padding_mask([1.5], 3), r"lengths must be a 1-D sequence of ints, got shape \(1,\)"),
         (lambda: att.padding_mask([4], 3), r"lengths must lie in \[0, n=3\], got \[4\]"),
         (lambda: att.padding_mask([], 3), r"lengths must hold at least one"),
-        (lambda: att.window_mask(4, -1), r"w must be a non-negative int"),
+        (lambda: att.window_mask(4, -1), r"w \(neighbours on each side\) must be a non-negative int"),
         (lambda: att.graph_mask(np.zeros((2, 3))), r"adjacency must be a square \(n, n\) matrix, got shape \(2, 3\)"),
         (lambda: att.graph_mask(np.zeros((0, 0))), r"adjacency must have at least one node"),
     ],
@@ -333,3 +335,60 @@ def test_numpy_scalar_scale_is_accepted():
 def test_mask_helpers_validate(call, pattern):
     with pytest.raises(ValueError, match=pattern):
         call()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Half precision: scores in float32, as torch's SDPA (issue: q k^T overflowed fp16 before the scale)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def large_logit_inputs(d: int, logit: float, dtype: torch.dtype, n_q: int = 3, n_k: int = 5):
+    """q = a everywhere, key 1 = a everywhere (others small): the scaled logit q . k_1 / sqrt(d) is `logit`.
+
+    The unscaled product a^2 d = logit sqrt(d) passes fp16's 65504 at d = 64 once logit > 8188.
+    """
+    g = torch.Generator().manual_seed(d)
+    a = (logit / math.sqrt(d)) ** 0.5
+    q = torch.full((1, 2, n_q, d), a)
+    k = torch.randn(1, 2, n_k, d, generator=g)
+    k[..., 1, :] = a
+    v = torch.randn(1, 2, n_k, d, generator=g)
+    return q.to(dtype), k.to(dtype), v.to(dtype)
+
+
+HALF_CASES = [(d, logit, dt) for d in (16, 32, 64, 128) for logit in (1e2, 1e3, 1e4) for dt in (torch.float16, torch.float32)]
+
+
+@pytest.mark.parametrize("d, logit, dtype", HALF_CASES, ids=[f"d{d}-{lg:.0e}-{str(dt)[6:]}" for d, lg, dt in HALF_CASES])
+def test_large_logits_as_robust_as_torch_sdpa(d, logit, dtype):
+    q, k, v = large_logit_inputs(d, logit, dtype)
+    exact = F.scaled_dot_product_attention(q.double(), k.double(), v.double())
+    torch_err = (F.scaled_dot_product_attention(q, k, v).double() - exact).abs().max().item()
+    ours = att.scaled_dot_product_attention(q, k, v)
+    assert ours.dtype == dtype and torch.isfinite(ours).all()
+    assert (ours.double() - exact).abs().max().item() <= 2 * torch_err + 1e-3
+    weights = att.attention_weights(q, k)
+    assert weights.dtype == dtype and torch.isfinite(weights).all()
+    exact_w = torch.softmax(q.double() @ k.double().transpose(-2, -1) / math.sqrt(d), dim=-1)
+    assert (weights.double() - exact_w).abs().max().item() <= 1e-3
+    module_out = att.attention_weights(q, k, attn_mask=torch.zeros(3, 5, dtype=dtype))  # float mask, same dtype
+    assert torch.isfinite(module_out).all()
+
+
+def test_half_results_keep_float32_arithmetic_for_float32_inputs():
+    """float32 and float64 inputs run exactly as before (lessons' stored outputs): (q @ k^T) * scale in their dtype."""
+    for dtype in (torch.float32, torch.float64):
+        q, k, v = (t.to(dtype) for t in large_logit_inputs(8, 3.0, torch.float64))
+        scores = (q @ k.transpose(-2, -1)) * (1 / math.sqrt(8))
+        assert torch.equal(att.attention_weights(q, k), att._masked_softmax(scores))
+        assert torch.equal(att.scaled_dot_product_attention(q, k, v), att._masked_softmax(scores) @ v)
+
+
+def test_self_attention_module_in_fp16_is_finite_on_large_inputs():
+    torch.manual_seed(0)
+    m = att.MultiHeadSelfAttention(64, 1, bias=False).half()
+    with torch.no_grad():
+        m.in_proj.weight.copy_(torch.eye(64).repeat(3, 1))  # q = k = v = x
+    x = torch.full((1, 3, 64), 12.0, dtype=torch.float16)
+    x[0, 1] = 40.0  # q_1 . k_1 = 40^2 * 64 = 102400 unscaled: past fp16's 65504 before the scale
+    assert torch.isfinite(m(x)).all() and torch.isfinite(m.attention_weights(x)).all()

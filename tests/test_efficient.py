@@ -553,3 +553,24 @@ def test_train_variants_trains_one_model_per_variant():
     assert all(0.0 <= a <= 1.0 for a in acc.values())
     assert models["local w=1"].blocks[0].attn.variant.window == 1
     assert ef.train_variants(task, ["linear"], config, test_size=16).keys() == {"linear (elu+1)"}
+
+
+@pytest.mark.parametrize("d", [16, 32, 64, 128])
+@pytest.mark.parametrize("logit", [1e2, 1e3, 1e4])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32])
+def test_exact_and_masked_variants_survive_large_fp16_logits(d, logit, dtype):
+    """Scaled logits up to 1e4: q k^T passes fp16's 65504 at d >= 64 unless the scores are float32 (as SDPA's)."""
+    from test_attention import large_logit_inputs
+
+    q, k, v = large_logit_inputs(d, logit, dtype, n_q=7, n_k=7)
+    qd, kd, vd = q.double(), k.double(), v.double()
+    runs = {
+        "exact": (ef.exact_attention(q, k, v), sdpa(qd, kd, vd)),
+        "local": (ef.local_attention(q, k, v, window=1), sdpa(qd, kd, vd, attn_mask=window_mask(7, 1))),
+        "block_sparse": (ef.block_sparse_attention(q, k, v, block=2), sdpa(qd, kd, vd, attn_mask=ef.block_sparse_mask(7, 2))),
+    }
+    for name, (ours, exact) in runs.items():
+        assert ours.dtype == dtype and torch.isfinite(ours).all(), name
+        assert (ours.double() - exact).abs().max().item() <= 2e-3, name
+    w = ef.effective_weights(q, k, "exact")
+    assert w.dtype == dtype and torch.isfinite(w).all()

@@ -337,7 +337,7 @@ def test_rnn_encoding_is_a_recurrence_that_settles():
     "call, error, pattern",
     [
         (lambda: pe.sinusoidal_encoding(0, 4), ValueError, "n_positions"),
-        (lambda: pe.sinusoidal_encoding(4, 2.5), ValueError, "d_model"),
+        (lambda: pe.sinusoidal_encoding(4, 2.5), TypeError, "d_model"),
         (lambda: pe.sinusoidal_encoding(4, 4, base=-1.0), ValueError, "base"),
         (lambda: pe.SinusoidalPositionalEncoding(8)(torch.zeros(2, 3, 6)), ValueError, r"\(2, 3, 6\)"),
         (lambda: pe.SinusoidalPositionalEncoding(8)(np.zeros((2, 3, 8))), TypeError, "ndarray"),
@@ -356,7 +356,7 @@ def test_rnn_encoding_is_a_recurrence_that_settles():
         (lambda: pe.ALiBiAttention(8, 2, mode="sideways"), ValueError, "mode"),
         (lambda: pe.alibi_bias(2, 4, slope_scale=-1.0), ValueError, "slope_scale"),
         (lambda: pe.alibi_bias(2, 4, slope_scale=float("inf")), ValueError, "slope_scale"),
-        (lambda: pe.ALiBiAttention(8, 2, slope_scale="0"), ValueError, "slope_scale"),
+        (lambda: pe.ALiBiAttention(8, 2, slope_scale="0"), TypeError, "slope_scale"),
         (lambda: pe.rnn_encoding(0, 4), ValueError, "n_positions"),
         (lambda: pe.rnn_encoding(4, 0), ValueError, "d_model"),
         (lambda: pe.rnn_encoding(4, 4, gain=0.0), ValueError, "gain"),

@@ -147,3 +147,49 @@ def test_lessons_one_query_online_softmax_matches_the_package():
     out, trace = ns["online_softmax_one_query"](s, v.numpy(), block=4)
     assert len(trace) == 4  # ceil(13 / 4) blocks
     assert np.allclose(out, tiling.tiled_attention(q, k, v, block_k=4)[0].numpy(), atol=1e-12, rtol=0)
+
+
+# Flash-attention's rule on unequal lengths: error vs float64 <= 2x plain PyTorch's in fp16 (naive, all fp16).
+# With its state (m, l, acc) in fp16 the tiling failed the first two (2.4x and 2.4x).
+RULE_CASES = [(17, 257, 32, True), (128, 217, 16, False), (512, 256, 40, False), (113, 203, 64, True),
+              (3, 1, 80, False), (1, 3, 128, True), (217, 128, 16, True)]
+
+
+@pytest.mark.parametrize("n_q, n_k, d, causal", RULE_CASES)
+def test_fp16_error_at_most_twice_plain_pytorchs(n_q, n_k, d, causal):
+    from course_utils.bench import naive_attention
+
+    g = torch.Generator().manual_seed(n_q + n_k + d)
+    q = torch.randn(1, 2, n_q, d, generator=g)
+    k, v = (torch.randn(1, 2, n_k, d, generator=g) for _ in range(2))
+    exact = F.scaled_dot_product_attention(q.double(), k.double(), v.double(), is_causal=causal)
+    qh, kh, vh = q.half(), k.half(), v.half()
+    ours = tiling.tiled_attention(qh, kh, vh, causal=causal)
+    assert ours.dtype == torch.float16
+    err_ours = (ours.double() - exact).abs().max().item()
+    err_plain = (naive_attention(qh, kh, vh, causal).double() - exact).abs().max().item()
+    assert err_ours <= 2 * err_plain + 1e-4, f"ours {err_ours:.2e}, plain PyTorch {err_plain:.2e}"
+
+
+@pytest.mark.parametrize("d", [16, 32, 64, 128])
+@pytest.mark.parametrize("logit", [1e2, 1e3, 1e4])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32])
+def test_large_logits_finite_and_exact(d, logit, dtype):
+    """Scaled logits up to 1e4: q k^T is past fp16's 65504 at d >= 64; the tiles' scores are float32."""
+    from test_attention import large_logit_inputs
+
+    q, k, v = large_logit_inputs(d, logit, dtype)
+    for causal in (False, True):
+        exact = F.scaled_dot_product_attention(q.double(), k.double(), v.double(), is_causal=causal)
+        ours = tiling.tiled_attention(q, k, v, causal=causal, block_q=2, block_k=2)
+        assert ours.dtype == dtype and torch.isfinite(ours).all()
+        assert (ours.double() - exact).abs().max().item() <= 2e-3
+
+
+def test_float32_state_stays_float32_arithmetic():
+    """float32/float64 inputs: the same operations as before (the lessons' stored outputs do not move)."""
+    q, k, v = _qkv((2, 9, 4), dtype=torch.float32)
+    m = torch.full((2, 9), float("-inf"))
+    l, acc = torch.zeros(2, 9), torch.zeros(2, 9, 4)
+    m, l, acc = tiling.online_softmax_step(m, l, acc, (q @ k.transpose(-2, -1)) * 0.5, v)
+    assert torch.equal(tiling.tiled_attention(q, k, v, block_q=9, block_k=9), acc / l[..., None])
