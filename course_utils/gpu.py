@@ -37,18 +37,23 @@ inside one head are int32; the offset of each (batch, head) is int64).
 Autotuning (on a GPU) is keyed on N_BUCKET = next_power_of_2(N), the head dim and causal (and the dtypes): one
 tuning per bucket of lengths, not one per distinct N.
 
-Versions: written for triton >= 3.6, < 3.8 (pyproject's `gpu` extra); it uses only plain pointer arithmetic, tl.dot
-with `input_precision`, tl.exp2/tl.log2, triton.jit(do_not_specialize=...) and triton.autotune, which both have.
+Versions: written for triton 3.6 to 3.9 (pyproject's `gpu` extra: the triton that torch 2.10 to 2.15 pin); it uses only
+plain pointer arithmetic, tl.dot with `input_precision`, tl.exp2/tl.log2, triton.jit(do_not_specialize=...) and
+triton.autotune, which all have. An older Triton (torch 2.5 to 2.9 pin 3.1 to 3.5) counts as missing
+(TRITON_PROBLEM says which to install), and so does triton 3.6's interpreter with numpy >= 2.4 (it fails there).
 Tested with triton 3.7.1 under TRITON_INTERPRET=1 (CPU, in CI), compiled for sm_90 with triton 3.6.0 and 3.7.1, and
 run on an NVIDIA H200 (torch 2.11, triton 3.6.0): the GPU tests (tests/test_gpu.py, marked `gpu`) passed and the full
 benchmark ran 1.17x to 1.57x SDPA's flash backend (bench.recorded("H200"); tools/gpu_check.sh reruns both).
-Not yet measured on other GPUs (A100, L4, consumer cards). TRITON_INTERPRET must be set before
+Block configs come per GPU family (GPU_FAMILIES: sm_80, sm_86/89, sm_90), each compiled on the CPU in a test and
+checked to fit the family's shared memory without spilling registers. The H200 run used the earlier sm_90 lists
+(dK/dV's has changed since); the sm_80 and sm_86 lists have not run on hardware (A100, L4, consumer cards). TRITON_INTERPRET must be set before
 this module is imported (the interpreter replaces @triton.jit at definition time); `import course_utils` never
 imports it. Under the interpreter one fixed block config is used; on a GPU a small autotuned list
 (COURSE_UTILS_AUTOTUNE=full for a larger one, =off for one fixed config and the fewest compiles).
 
-Future work (not done): (b) enable sm_75 (T4, Colab's free GPU) for float16: its tensor cores do fp16 (only bf16
-is missing), but the kernel is untested there, so `choose_backend` sends sm_75 to SDPA for every dtype. (d) pass
+Future work (not done): (b) sm_75 (T4, Colab's free GPU): Triton 3.4 to 3.9 compile the kernel there without any
+tensor-core instruction (FMA only) and its fp16 tiles need more than a T4's 64 KB of shared memory, so
+`choose_backend` sends sm_75 to SDPA and a direct float16/bfloat16 call refuses (float32 warns and runs). (d) pass
 strides to the kernels instead of calling .contiguous(): that would save a copy when q, k, v are views (e.g. a
 (B, N, H, d) projection transposed to (B, H, N, d)), at the price of 4 more arguments per tensor.
 """
@@ -65,15 +70,48 @@ import torch.nn.functional as F
 
 from ._validate import shape_of
 
+TRITON_VERSIONS = ((3, 6), (3, 9))  # the `gpu` extra's range (the triton that torch 2.10 to 2.15 pin)
+
+
+def _triton_problem() -> str | None:
+    """Why the installed Triton cannot run the kernels here (None when it can): missing, too old, or an
+    interpreter that fails with this numpy."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("triton")
+    except PackageNotFoundError:
+        return "Triton is not installed (pip install 'triton>=3.6'; Linux only)"
+    release = tuple(int(p) for p in found.split("+")[0].split(".")[:2] if p.isdigit())
+    if release < TRITON_VERSIONS[0]:
+        return (
+            f"Triton {found} is older than the kernel needs (3.6 to 3.9): pip install 'triton>=3.6' "
+            "(torch 2.10 or newer pins one)"
+        )
+    if os.environ.get("TRITON_INTERPRET", "0") not in ("", "0") and release < (3, 7):
+        import numpy
+
+        if tuple(int(p) for p in numpy.__version__.split(".")[:2]) >= (2, 4):
+            return (
+                f"Triton {found}'s interpreter fails with numpy {numpy.__version__} (loops with a tensor bound): "
+                "pip install 'numpy<2.4' or 'triton>=3.7'"
+            )
+    return None
+
+
+TRITON_PROBLEM = _triton_problem()  # None, or the one line that says why the kernels cannot run here
 try:
+    if TRITON_PROBLEM is not None:
+        raise ImportError(TRITON_PROBLEM)
     import triton
     import triton.language as tl
 
     TRITON_AVAILABLE = True
-except ImportError:  # e.g. macOS: the dispatch falls back to torch SDPA; the kernels below are never launched
+except ImportError as exc:  # e.g. macOS: the dispatch falls back to torch SDPA; the kernels below are never launched
     from types import SimpleNamespace
 
     TRITON_AVAILABLE = False
+    TRITON_PROBLEM = TRITON_PROBLEM or f"Triton cannot be imported ({exc})"
 
     def _no_jit(fn=None, **_options):
         return fn if fn is not None else (lambda f: f)
@@ -83,6 +121,7 @@ except ImportError:  # e.g. macOS: the dispatch falls back to torch SDPA; the ke
 
 __all__ = [
     "TRITON_AVAILABLE",
+    "TRITON_PROBLEM",
     "INTERPRET",
     "SUPPORTED_DTYPES",
     "MAX_HEAD_DIM",
@@ -428,34 +467,96 @@ class BlockConfig:
     block_n: int  # keys per inner step (forward, dQ) or per program (dK/dV)
     num_warps: int = 4  # GPU threads per program / 32
     num_stages: int = 3  # software-pipelining depth of the loads in the inner loop
+    max_head_dim: int = MAX_HEAD_DIM  # used only up to this head dim: beyond it the tiles spill registers
 
 
 # Interpreter: one fixed config per kernel, small and asymmetric, so tiny test inputs run every path
 # (several unmasked blocks, a diagonal split into two steps, a partial last block).
 INTERPRETER_FWD = INTERPRETER_DQ = BlockConfig(64, 32, 4, 1)
 INTERPRETER_DKDV = BlockConfig(32, 64, 4, 1)
-# GPU, fp16/bf16. Forward and dQ need block_m % block_n == 0 (the causal diagonal is one query block);
-# dK/dV the reverse. The first config of each list is the one used when autotuning is off.
+# GPU, fp16/bf16, one list per GPU family (below). Forward and dQ need block_m % block_n == 0 (the causal diagonal
+# is one query block); dK/dV the reverse. The first config of each list that takes the head dim is the one used when
+# autotuning is off. Every config fits its family's shared memory and spills no register at its max_head_dim
+# (tests/test_gpu_compile.py compiles each one for each family's architectures and reads both).
 # Seen on an H200 (bf16): for the forward the autotuner picked 64 x 64 (4 warps) at N = 1k, and at N = 16k 128 x 64
 # (4 warps) for d = 64, 128 x 128 (8 warps) for d = 128. 128 x 128 with 4 warps ran at half speed; with 8 warps and
 # 4 stages it runs out of shared memory at d = 128. A one-off run found 128 x 64 with 8 warps about 3% faster at
 # d = 128, N = 16k, but a full sweep with it in the list moved the median cell by under 1% (SDPA's own timings moved
 # up to 5% between the two runs): not kept. The backward kernels load two tiles per step, so their lists
 # include deeper pipelines (5 stages); at N = 16k, d = 64 the autotuner picked 5 stages for dK/dV.
-FWD_CONFIGS = (
-    BlockConfig(128, 64, 4, 3), BlockConfig(128, 128, 8, 3), BlockConfig(128, 64, 4, 4), BlockConfig(64, 64, 4, 3),
+# Compiled for sm_90 at d = 128, the 4-warp configs with a 128-row tile (forward 128 x 64, dQ 128 x 32) spill registers
+# (255 registers and a stack frame): they serve d <= 64 only. dK/dV's 32 x 128 with 4 warps spilled 16 bytes even at
+# d = 64 on sm_90, so it was replaced by 8 warps (the H200 run in bench.recorded() used the earlier lists).
+FWD_CONFIGS = (  # sm_90 (H100, H200): 227 KB of shared memory per block
+    BlockConfig(128, 64, 4, 3, 64), BlockConfig(128, 128, 8, 3), BlockConfig(128, 64, 4, 4, 64),
+    BlockConfig(64, 64, 4, 3),
 )
-DKDV_CONFIGS = (BlockConfig(32, 128, 4, 3), BlockConfig(32, 128, 4, 5), BlockConfig(64, 128, 8, 3))
-DQ_CONFIGS = (BlockConfig(128, 32, 4, 3), BlockConfig(128, 32, 4, 5), BlockConfig(128, 64, 8, 3))
+DKDV_CONFIGS = (BlockConfig(32, 128, 8, 3), BlockConfig(64, 128, 8, 3), BlockConfig(32, 64, 4, 3))
+DQ_CONFIGS = (BlockConfig(128, 32, 4, 3, 64), BlockConfig(128, 32, 4, 5, 64), BlockConfig(128, 64, 8, 3))
 # fp32 inputs use exact fp32 products (no tensor cores): twice the bytes per tile and long compiles, so
-# one small config each. fp32 is the accuracy path; fp16/bf16 are the fast ones.
-FP32_FWD_CONFIGS = FP32_DQ_CONFIGS = (BlockConfig(64, 32, 4, 2),)
+# one small config each, the same on every family. fp32 is the accuracy path; fp16/bf16 are the fast ones.
+# At d = 128 a 64-query fp32 tile spills on sm_86/sm_90 (and dQ's needs 104 KB, over sm_86's 99 KB).
+FP32_FWD_CONFIGS = FP32_DQ_CONFIGS = (BlockConfig(32, 32, 4, 2),)
 FP32_DKDV_CONFIGS = (BlockConfig(32, 32, 4, 2),)
-# COURSE_UTILS_AUTOTUNE: "small" (default: the lists above), "full" (a wide grid: slow to tune), "off"
-# (each list's first config: no tuning, fewest compiles, as in tests).
+# COURSE_UTILS_AUTOTUNE: "small" (default: the lists above), "full" (a wide grid, the same for every GPU, not checked
+# for shared memory or spills: slow to tune), "off" (each list's first fitting config: no tuning, fewest compiles).
 AUTOTUNE = os.environ.get("COURSE_UTILS_AUTOTUNE", "small")
 if AUTOTUNE not in ("small", "full", "off"):
     raise ValueError(f"COURSE_UTILS_AUTOTUNE must be 'small', 'full' or 'off', got {AUTOTUNE!r}")
+
+
+@dataclass(frozen=True)
+class GpuFamily:
+    """The block configs of one family of GPUs, each fitting its shared memory without spilling registers."""
+
+    name: str  # the architecture the lists were checked for, e.g. "sm_80"
+    shared_memory: int  # bytes of shared memory one block may use (the opt-in maximum)
+    targets: tuple[int, ...]  # compute capabilities (major * 10 + minor) the compile test builds for
+    fwd: tuple[BlockConfig, ...]
+    dkdv: tuple[BlockConfig, ...]
+    dq: tuple[BlockConfig, ...]
+    examples: str  # GPUs of the family, for messages and docs
+
+    def configs(self, name: str, fp32: bool) -> tuple[BlockConfig, ...]:
+        """The list for kernel `name` ('fwd', 'dkdv' or 'dq') and fp32 or fp16/bf16 inputs."""
+        if fp32:
+            return {"fwd": FP32_FWD_CONFIGS, "dkdv": FP32_DKDV_CONFIGS, "dq": FP32_DQ_CONFIGS}[name]
+        return getattr(self, name)
+
+
+GPU_FAMILIES = {
+    "sm_80": GpuFamily(  # A100, A30: 163 KB; the sm_90 lists' 128 x 128 forward tile needs 160 KB and spills there
+        "sm_80", 163 * 1024, (80,),
+        fwd=(BlockConfig(128, 64, 4, 3, 64), BlockConfig(128, 64, 8, 3), BlockConfig(64, 64, 4, 3)),
+        dkdv=(BlockConfig(32, 128, 4, 5, 64), BlockConfig(32, 64, 4, 3)),
+        dq=(BlockConfig(128, 32, 8, 3), BlockConfig(64, 32, 4, 2)),
+        examples="A100, A30",
+    ),
+    "sm_86": GpuFamily(  # RTX 30xx, A10, A40 (sm_86), L4, RTX 40xx, L40 (sm_89): 99 KB per block
+        "sm_86", 99 * 1024, (86, 89),
+        fwd=(BlockConfig(128, 64, 4, 3, 64), BlockConfig(128, 64, 8, 3), BlockConfig(64, 64, 4, 2)),
+        dkdv=(BlockConfig(32, 128, 4, 5, 64), BlockConfig(32, 64, 4, 3)),
+        dq=(BlockConfig(128, 32, 8, 3), BlockConfig(64, 32, 4, 2)),
+        examples="RTX 3090, A10, L4, RTX 4090",
+    ),
+    "sm_90": GpuFamily(
+        "sm_90", 227 * 1024, (90,), fwd=FWD_CONFIGS, dkdv=DKDV_CONFIGS, dq=DQ_CONFIGS, examples="H100, H200"
+    ),
+}
+
+
+def gpu_family(capability: tuple[int, int]) -> GpuFamily:
+    """The config family for a GPU of compute `capability` (sm_80 and newer).
+
+    sm_8x other than sm_80 get the 99 KB lists (sm_87's 163 KB is not counted on); sm_9x and sm_10x (227 KB and
+    more) the sm_90 lists; anything newer the smallest (99 KB) lists, which fit every GPU the kernel runs on.
+    """
+    major, minor = capability
+    if major == 8:
+        return GPU_FAMILIES["sm_80" if minor == 0 else "sm_86"]
+    if major in (9, 10):
+        return GPU_FAMILIES["sm_90"]
+    return GPU_FAMILIES["sm_86"]
 
 
 def _full_list(queries_per_key_block: bool) -> tuple[BlockConfig, ...]:
@@ -469,41 +570,53 @@ def _full_list(queries_per_key_block: bool) -> tuple[BlockConfig, ...]:
     return tuple(out)
 
 
-if AUTOTUNE == "full":
-    FWD_CONFIGS, DQ_CONFIGS, DKDV_CONFIGS = _full_list(False), _full_list(False), _full_list(True)
-
 _KERNELS = {"fwd": _attn_fwd, "dkdv": _attn_bwd_dkdv, "dq": _attn_bwd_dq}
-_CONFIGS = {  # kernel -> {fp32 inputs?: configs}
-    "fwd": {False: FWD_CONFIGS, True: FP32_FWD_CONFIGS},
-    "dkdv": {False: DKDV_CONFIGS, True: FP32_DKDV_CONFIGS},
-    "dq": {False: DQ_CONFIGS, True: FP32_DQ_CONFIGS},
-}
 _INTERPRETER_CONFIGS = {"fwd": INTERPRETER_FWD, "dkdv": INTERPRETER_DKDV, "dq": INTERPRETER_DQ}
-_TUNED: dict = {}  # (kernel, fp32) -> autotuned kernel, built on first use
+_TUNED: dict = {}  # (kernel, fp32, family) -> autotuned kernel, built on first use
 
 
-def _kernel_and_meta(name: str, fp32: bool):
+def _configs(name: str, fp32: bool, family: GpuFamily) -> tuple[BlockConfig, ...]:
+    """The configs the launch may use: the family's list, or the wide grid under COURSE_UTILS_AUTOTUNE=full."""
+    if AUTOTUNE == "full" and not fp32:
+        return _full_list(name == "dkdv")
+    return family.configs(name, fp32)
+
+
+def _for_head_dim(configs: tuple[BlockConfig, ...], head_dim: int) -> tuple[BlockConfig, ...]:
+    """The configs whose tiles take this head dim (the last of a list always takes every head dim)."""
+    return tuple(c for c in configs if head_dim <= c.max_head_dim) or configs[-1:]
+
+
+def _kernel_and_meta(name: str, fp32: bool, family: GpuFamily | None = None, head_dim: int = MAX_HEAD_DIM):
     """The kernel to launch ('fwd', 'dkdv' or 'dq') and the launch parameters the caller must still pass."""
     if INTERPRET:
         c = _INTERPRETER_CONFIGS[name]
         return _KERNELS[name], {"BLOCK_M": c.block_m, "BLOCK_N": c.block_n}
-    configs = _CONFIGS[name][fp32]
-    if AUTOTUNE == "off" or len(configs) == 1:
-        c = configs[0]
+    family = family or GPU_FAMILIES["sm_90"]
+    configs = _configs(name, fp32, family)
+    if AUTOTUNE == "off" or len(_for_head_dim(configs, head_dim)) == 1:
+        c = _for_head_dim(configs, head_dim)[0]
         meta = {"BLOCK_M": c.block_m, "BLOCK_N": c.block_n, "num_warps": c.num_warps, "num_stages": c.num_stages}
         return _KERNELS[name], meta
-    if (name, fp32) not in _TUNED:
-        _TUNED[name, fp32] = triton.autotune(
-            configs=[
-                triton.Config(
-                    {"BLOCK_M": c.block_m, "BLOCK_N": c.block_n}, num_warps=c.num_warps, num_stages=c.num_stages
-                )
-                for c in configs
-            ],
+    key = (name, fp32, family.name)
+    if key not in _TUNED:
+        tuned = [
+            triton.Config({"BLOCK_M": c.block_m, "BLOCK_N": c.block_n}, num_warps=c.num_warps, num_stages=c.num_stages)
+            for c in configs
+        ]
+        limit = {id(t): c.max_head_dim for t, c in zip(tuned, configs)}
+
+        def prune(configs, named_args, **kwargs):  # the autotuner's hook: drop configs that spill at this head dim
+            d = kwargs.get("HEAD_DIM", named_args.get("HEAD_DIM", MAX_HEAD_DIM))
+            return [t for t in configs if d <= limit[id(t)]] or list(configs[-1:])
+
+        _TUNED[key] = triton.autotune(
+            configs=tuned,
             # one tuning per (length bucket, head dim, causal) and dtype (the autotuner adds the dtypes)
             key=["N_BUCKET", "HEAD_DIM", "CAUSAL"],
+            prune_configs_by={"early_config_prune": prune},
         )(_KERNELS[name])
-    return _TUNED[name, fp32], {}
+    return _TUNED[key], {}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -559,6 +672,12 @@ def _check_inputs(q, k, v, causal, scale) -> float:
     return float(scale)
 
 
+def _device_family(device: torch.device) -> GpuFamily | None:
+    """The config family of the GPU holding the tensors (None on a CPU: the interpreter's fixed configs)."""
+    capability = _capability(device)
+    return None if capability is None or capability < MIN_CAPABILITY else gpu_family(capability)
+
+
 def _static_args(q: torch.Tensor, causal: bool) -> dict:
     d = q.shape[-1]
     block_d = max(16, triton.next_power_of_2(d))  # tl.dot needs >= 16 along each axis
@@ -576,7 +695,7 @@ def _forward(q, k, v, causal: bool, scale: float) -> tuple[torch.Tensor, torch.T
     B, H, N, d = q.shape
     o = torch.empty_like(q)
     lse = torch.empty((B, H, N), device=q.device, dtype=torch.float32)
-    kernel, meta = _kernel_and_meta("fwd", q.dtype == torch.float32)
+    kernel, meta = _kernel_and_meta("fwd", q.dtype == torch.float32, _device_family(q.device), d)
     grid = lambda meta: (triton.cdiv(N, meta["BLOCK_M"]), B * H)  # (query blocks, batch * heads)
     qk_scale = scale * 1.4426950408889634  # scores in base-2 units: exp(x) = exp2(x * log2(e))
     n_bucket = triton.next_power_of_2(N)  # the autotuner's key: lengths 1025..2048 share one tuning
@@ -596,11 +715,12 @@ def _backward(do, q, k, v, o, lse, causal: bool, scale: float):
     )
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     qk_scale = scale * 1.4426950408889634
-    kernel, meta = _kernel_and_meta("dkdv", fp32)
+    family = _device_family(q.device)
+    kernel, meta = _kernel_and_meta("dkdv", fp32, family, d)
     key_grid = lambda meta: (triton.cdiv(N, meta["BLOCK_N"]), B * H)  # (key blocks, batch * heads)
     n_bucket = triton.next_power_of_2(N)  # the autotuner's key
     kernel[key_grid](q, k, v, do, lse, delta, dk, dv, N, n_bucket, qk_scale, scale, **static, **meta)
-    kernel, meta = _kernel_and_meta("dq", fp32)
+    kernel, meta = _kernel_and_meta("dq", fp32, family, d)
     query_grid = lambda meta: (triton.cdiv(N, meta["BLOCK_M"]), B * H)  # (query blocks, batch * heads)
     kernel[query_grid](q, k, v, do, lse, delta, dq, N, n_bucket, qk_scale, scale, **static, **meta)
     return dq, dk, dv
@@ -629,14 +749,33 @@ def flash_attention(q, k, v, causal: bool = False, scale: float | None = None) -
     scale=None means 1/sqrt(d). causal=True lets query i see keys j <= i. No N x N tensor is ever created.
     """
     s = _check_inputs(q, k, v, causal, scale)
+    _check_gpu(_capability(q.device), q.dtype)
     return _FlashAttention.apply(q, k, v, causal, s)
 
 
 def flash_attention_forward(q, k, v, causal: bool = False, scale: float | None = None):
     """Forward only, with the stored statistics: (out (B, H, N, d), lse (B, H, N) float32, natural log)."""
     s = _check_inputs(q, k, v, causal, scale)
+    _check_gpu(_capability(q.device), q.dtype)
     with torch.no_grad():
         return _forward(q, k, v, causal, s)
+
+
+def _check_gpu(capability: tuple[int, int] | None, dtype: torch.dtype) -> None:
+    """A direct call on a GPU below sm_80: float32 warns (it runs, on FMA units), float16/bfloat16 raise."""
+    problem = None if capability is None else tensor_core_problem(capability, dtype)
+    if problem is None:
+        return
+    if dtype == torch.float32:
+        warnings.warn(
+            f"flash_attention: {problem}. float32 runs there (its exact products use FMA on every GPU), untested "
+            "and slower than torch SDPA, which attention(..., backend='auto') runs",
+            stacklevel=3,
+        )
+        return
+    raise RuntimeError(
+        f"flash_attention cannot run here: {problem}; use attention(..., backend='auto') (torch SDPA) or float32"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -652,17 +791,54 @@ class BackendChoice(NamedTuple):
 BACKENDS = ("auto", "triton", "sdpa", "reference")
 
 
+MAX_BATCH_HEADS = 65535  # the launch grid's second axis holds B * H
+MAX_HEAD_ELEMENTS = 2**31  # N * d must stay below it: offsets inside one head are int32
+
+
+def unsupported_shape(shape) -> str | None:
+    """Why the kernel cannot take q of shape (B, H, N, d) (None when it can): the limits `_check_inputs` raises on."""
+    B, H, N, d = shape
+    if min(B, H, N) == 0:
+        return f"shape {tuple(shape)} has no batch, head or token"
+    if d > MAX_HEAD_DIM:
+        return f"head dim {d} > {MAX_HEAD_DIM}"
+    if B * H > MAX_BATCH_HEADS:
+        return f"B * H = {B * H} > {MAX_BATCH_HEADS} (a launch-grid limit)"
+    if N * d >= MAX_HEAD_ELEMENTS:
+        return f"N * d = {N * d} >= 2**31 (int32 offsets inside one head)"
+    return None
+
+
+def tensor_core_problem(capability: tuple[int, int], dtype: torch.dtype) -> str | None:
+    """Why the kernel runs badly or not at all on a GPU below sm_80 in this dtype (None from sm_80 on).
+
+    Measured by compiling for sm_75 (a T4) with triton 3.4 to 3.9: the kernel contains no tensor-core (mma)
+    instruction, only FMA, and its fp16 tiles need more than the 64 KB of shared memory a T4 block gets.
+    """
+    if tuple(capability) >= MIN_CAPABILITY:
+        return None
+    sm = f"sm_{capability[0]}{capability[1]}"
+    if dtype == torch.bfloat16:
+        return f"{sm} GPU: no bfloat16 tensor cores; bfloat16 and the Triton kernel need sm_80 or newer"
+    return (
+        f"{sm} GPU: Triton compiles the kernel there with no tensor-core instruction (FMA only), and its float16 "
+        "tiles need more than 64 KB of shared memory; the kernel needs sm_80 or newer"
+    )
+
+
 def choose_backend(
     capability: tuple[int, int] | None,
     dtype: torch.dtype,
     head_dim: int,
     *,
+    shape: tuple[int, int, int, int] | None = None,
     triton_available: bool = TRITON_AVAILABLE,
     sdpa_available: bool = True,
 ) -> BackendChoice:
     """Which implementation `attention(backend="auto")` runs for a GPU of compute `capability` (None: no GPU).
 
-    Pure: tests call it for any GPU, e.g. a T4 is (7, 5), an A100 (8, 0), an H100 (9, 0).
+    Pure: tests call it for any GPU, e.g. a T4 is (7, 5), an A100 (8, 0), an L4 (8, 9), an H100 (9, 0).
+    `shape` (B, H, N, d), when given, sends shapes past the kernel's limits to the fallback too.
     """
     if capability is not None:
         ok = (
@@ -676,21 +852,28 @@ def choose_backend(
         raise TypeError(f"dtype must be a torch.dtype, got {type(dtype).__name__}")
     if isinstance(head_dim, bool) or not isinstance(head_dim, int) or head_dim <= 0:
         raise ValueError(f"head_dim must be a positive int, got {head_dim!r}")
+    if shape is not None and (len(shape) != 4 or shape[-1] != head_dim):
+        raise ValueError(f"shape must be (B, H, N, d) with d = head_dim = {head_dim}, got {tuple(shape)!r}")
     fallback = "sdpa" if sdpa_available else "reference"
     via = "torch SDPA" if sdpa_available else "the course's reference (torch SDPA unavailable)"
     if capability is None:
         return BackendChoice(fallback, f"no CUDA GPU: ran {via}")
     sm = f"sm_{capability[0]}{capability[1]}"
     if not triton_available:
-        return BackendChoice(fallback, f"Triton is not installed: ran {via}")
-    if tuple(capability) < MIN_CAPABILITY:
-        what = "bfloat16 and the kernel need" if dtype == torch.bfloat16 else "the Triton kernel needs"
-        return BackendChoice(fallback, f"{sm} GPU: {what} sm_80 or newer: ran {via}")
+        why = TRITON_PROBLEM if TRITON_PROBLEM and not TRITON_AVAILABLE else "Triton is not installed"
+        return BackendChoice(fallback, f"{why}: ran {via}")
+    problem = tensor_core_problem(capability, dtype)
+    if problem is not None:
+        return BackendChoice(fallback, f"{problem}: ran {via}")
     if dtype not in SUPPORTED_DTYPES:
         return BackendChoice(fallback, f"dtype {dtype} is not float16/bfloat16/float32: ran {via}")
     if head_dim > MAX_HEAD_DIM:
         return BackendChoice(fallback, f"head dim {head_dim} > {MAX_HEAD_DIM}: ran {via}")
-    return BackendChoice("triton", f"{sm} GPU, {dtype}, head dim {head_dim}: ran the Triton kernel")
+    problem = unsupported_shape(shape) if shape is not None else None
+    if problem is not None:
+        return BackendChoice(fallback, f"the kernel does not take {problem}: ran {via}")
+    family = gpu_family(capability).name
+    return BackendChoice("triton", f"{sm} GPU ({family} configs), {dtype}, head dim {head_dim}: ran the Triton kernel")
 
 
 def _capability(device: torch.device) -> tuple[int, int] | None:
@@ -721,7 +904,7 @@ def attention(q, k, v, causal: bool = False, backend: str = "auto", scale: float
         _check_inputs_light(q, k, v)
         return F.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scale)
     _check_inputs_light(q, k, v)
-    choice = choose_backend(_capability(q.device), q.dtype, q.shape[-1])
+    choice = choose_backend(_capability(q.device), q.dtype, q.shape[-1], shape=tuple(q.shape))
     if choice.backend == "triton":
         return flash_attention(q, k, v, causal=causal, scale=scale)
     if choice.backend == "sdpa":

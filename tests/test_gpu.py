@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -149,7 +150,10 @@ def _block_shapes(configs):
     return list({(c.block_m, c.block_n): c for c in configs}.values())
 
 
-GPU_BLOCK_SHAPES = [_block_shapes(c) for c in (gpu.FWD_CONFIGS, gpu.DKDV_CONFIGS, gpu.DQ_CONFIGS)]
+GPU_BLOCK_SHAPES = [  # every family's block shapes, per kernel
+    _block_shapes(tuple(c for f in gpu.GPU_FAMILIES.values() for c in f.configs(name, False)))
+    for name in ("fwd", "dkdv", "dq")
+]
 
 
 @needs_interpreter
@@ -159,7 +163,7 @@ def test_interpreter_runs_the_gpu_block_configs(which, monkeypatch):
     fwd, dkdv, dq = (shapes[min(which, len(shapes) - 1)] for shapes in GPU_BLOCK_SHAPES)
     monkeypatch.setattr(gpu, "INTERPRET", False)  # take the GPU launch path (the kernels stay interpreted)
     monkeypatch.setattr(gpu, "AUTOTUNE", "off")
-    monkeypatch.setattr(gpu, "_CONFIGS", {"fwd": {False: (fwd,)}, "dkdv": {False: (dkdv,)}, "dq": {False: (dq,)}})
+    monkeypatch.setattr(gpu, "_configs", lambda name, fp32, family: {"fwd": (fwd,), "dkdv": (dkdv,), "dq": (dq,)}[name])
     q, k, v = _inputs((1, 1, 200, 40), torch.float16, seed=10)
     do = torch.randn_like(q)
     scale = 40**-0.5
@@ -202,13 +206,18 @@ def test_interpreter_small_head_dim_is_padded():
 @pytest.mark.parametrize(
     "capability, dtype, head_dim, expected",
     [
-        ((9, 0), torch.float16, 64, "triton"),  # H100
+        ((9, 0), torch.float16, 64, "triton"),  # H100, H200
         ((9, 0), torch.bfloat16, 128, "triton"),
+        ((9, 0), torch.float32, 128, "triton"),
         ((8, 0), torch.bfloat16, 64, "triton"),  # A100
+        ((8, 0), torch.float16, 128, "triton"),
         ((8, 6), torch.float32, 40, "triton"),  # RTX 30xx
+        ((8, 6), torch.bfloat16, 128, "triton"),
         ((8, 9), torch.float16, 16, "triton"),  # L4
+        ((8, 9), torch.bfloat16, 128, "triton"),
         ((7, 5), torch.bfloat16, 64, "sdpa"),  # T4: no bf16 tensor cores
-        ((7, 5), torch.float16, 64, "sdpa"),  # T4: below sm_80 the kernel falls back
+        ((7, 5), torch.float16, 64, "sdpa"),  # T4: Triton emits no tensor-core instruction for sm_75
+        ((7, 5), torch.float32, 64, "sdpa"),
         ((7, 0), torch.float16, 64, "sdpa"),  # V100
         ((9, 0), torch.float16, 256, "sdpa"),  # head dim too large
         ((9, 0), torch.float64, 64, "sdpa"),  # dtype the kernel does not take
@@ -219,6 +228,62 @@ def test_choose_backend(capability, dtype, head_dim, expected):
     choice = gpu.choose_backend(capability, dtype, head_dim, triton_available=True)
     assert choice.backend == expected
     assert isinstance(choice.reason, str) and choice.reason
+
+
+@pytest.mark.parametrize(
+    "shape, words",
+    [
+        ((65536, 1, 8, 64), r"B \* H = 65536 > 65535"),
+        ((1, 1, 2**25, 64), r"N \* d = 2147483648 >= 2\*\*31"),
+    ],
+)
+def test_choose_backend_sends_shapes_the_kernel_cannot_take_to_sdpa(shape, words):
+    choice = gpu.choose_backend((9, 0), torch.float16, 64, shape=shape, triton_available=True)
+    assert choice.backend == "sdpa" and re.search(words, choice.reason) and "ran torch SDPA" in choice.reason
+    assert gpu.choose_backend((9, 0), torch.float16, 64, shape=(2, 8, 4096, 64), triton_available=True).backend == (
+        "triton"
+    )
+    with pytest.raises(ValueError, match="shape must be"):
+        gpu.choose_backend((9, 0), torch.float16, 64, shape=(2, 8, 4096, 128))
+
+
+def test_t4_reason_says_why_not_the_kernel():
+    """sm_75: no tensor-core instruction in what Triton compiles, and tiles larger than a T4's shared memory."""
+    reason = gpu.choose_backend((7, 5), torch.float16, 64, triton_available=True).reason
+    assert "sm_75" in reason and "FMA only" in reason and "64 KB" in reason and reason.endswith("ran torch SDPA")
+    family = gpu.choose_backend((8, 9), torch.float16, 64, triton_available=True).reason
+    assert "sm_89" in family and "sm_86 configs" in family
+
+
+def test_auto_on_a_t4_runs_sdpa_and_warns_why(monkeypatch):
+    monkeypatch.setattr(gpu, "_capability", lambda device: (7, 5))
+    monkeypatch.setattr(gpu, "TRITON_AVAILABLE", True)
+    q, k, v = _inputs((1, 2, 10, 16), torch.float16)
+    with pytest.warns(UserWarning, match=r"sm_75 GPU: .*FMA only.*ran torch SDPA"):
+        out = gpu.attention(q.float(), k.float(), v.float(), causal=True)
+    assert torch.allclose(out, reference(q.float(), k.float(), v.float(), is_causal=True), atol=1e-6, rtol=0)
+
+
+def test_auto_falls_back_on_a_shape_the_kernel_cannot_take(monkeypatch):
+    """B * H = 65536 on an H100: `auto` runs SDPA and says why, where flash_attention would raise."""
+    monkeypatch.setattr(gpu, "_capability", lambda device: (9, 0))
+    monkeypatch.setattr(gpu, "TRITON_AVAILABLE", True)
+    q, k, v = (torch.randn(65536, 1, 1, 16, generator=torch.Generator().manual_seed(i)) for i in range(3))
+    with pytest.warns(UserWarning, match=r"does not take B \* H = 65536 > 65535 \(a launch-grid limit\): ran torch SDPA"):
+        out = gpu.attention(q, k, v)
+    assert torch.allclose(out, v)  # one key per (batch, head): the output is its value
+
+
+@needs_interpreter
+def test_direct_call_on_a_t4_warns_in_float32_and_refuses_float16(monkeypatch):
+    monkeypatch.setattr(gpu, "_capability", lambda device: (7, 5))
+    q, k, v = _inputs((1, 1, 33, 16), torch.float32)
+    with pytest.warns(UserWarning, match=r"flash_attention: sm_75 GPU: .*FMA only.*float32 runs there"):
+        out = gpu.flash_attention(q, k, v)
+    assert torch.allclose(out.double(), reference(q.double(), k.double(), v.double()), atol=1e-5, rtol=0)
+    for dtype, words in ((torch.float16, "FMA only"), (torch.bfloat16, "no bfloat16 tensor cores")):
+        with pytest.raises(RuntimeError, match=f"flash_attention cannot run here: sm_75 GPU: .*{words}.*backend='auto'"):
+            gpu.flash_attention(*(t.to(dtype) for t in (q, k, v)))
 
 
 def test_choose_backend_reasons_name_the_cause():
@@ -378,7 +443,7 @@ def test_autotune_key_is_a_length_bucket(monkeypatch):
         def __getitem__(self, grid):
             return lambda *args, **kwargs: launched.append((args, kwargs))
 
-    monkeypatch.setattr(gpu, "_kernel_and_meta", lambda name, fp32: (Spy(), {}))
+    monkeypatch.setattr(gpu, "_kernel_and_meta", lambda *args: (Spy(), {}))
     device = "cuda" if CUDA else "cpu"  # the small delta kernel is launched for real
     q, k, v = _inputs((1, 1, 1000, 16), torch.float16, device=device)
     gpu._forward(q, k, v, False, 0.25)
@@ -391,13 +456,82 @@ def test_autotune_key_is_a_length_bucket(monkeypatch):
 
 def test_configs_keep_the_divisibility_rules():
     """The causal diagonal is one block: forward/dQ need block_m % block_n == 0, dK/dV the reverse."""
-    forward_like = gpu.FWD_CONFIGS + gpu.DQ_CONFIGS + gpu.FP32_FWD_CONFIGS + gpu.FP32_DQ_CONFIGS
-    for c in forward_like + (gpu.INTERPRETER_FWD, gpu.INTERPRETER_DQ):
+    for family in gpu.GPU_FAMILIES.values():
+        for fp32 in (False, True):
+            for c in family.configs("fwd", fp32) + family.configs("dq", fp32):
+                assert c.block_m % c.block_n == 0, (family.name, c)
+            for c in family.configs("dkdv", fp32):
+                assert c.block_n % c.block_m == 0, (family.name, c)
+    for c in (gpu.INTERPRETER_FWD, gpu.INTERPRETER_DQ):
         assert c.block_m % c.block_n == 0, c
-    for c in gpu.DKDV_CONFIGS + gpu.FP32_DKDV_CONFIGS + (gpu.INTERPRETER_DKDV,):
-        assert c.block_n % c.block_m == 0, c
+    assert gpu.INTERPRETER_DKDV.block_n % gpu.INTERPRETER_DKDV.block_m == 0
     assert all(b % c.block_n == 0 for c in gpu._full_list(False) for b in (c.block_m,))
     assert all(c.block_n % c.block_m == 0 for c in gpu._full_list(True))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Config selection per GPU family (what each GPU launches; tests/test_gpu_compile.py checks the configs fit)
+# ---------------------------------------------------------------------------------------------------------
+
+GPUS = {"T4": (7, 5), "A100": (8, 0), "RTX 3090": (8, 6), "L4": (8, 9), "H100": (9, 0), "H200": (9, 0)}
+
+
+@pytest.mark.parametrize(
+    "gpu_name, family, shared_kb",
+    [("A100", "sm_80", 163), ("RTX 3090", "sm_86", 99), ("L4", "sm_86", 99), ("H100", "sm_90", 227),
+     ("H200", "sm_90", 227)],
+)
+def test_each_gpu_gets_its_familys_configs(gpu_name, family, shared_kb):
+    fam = gpu.gpu_family(GPUS[gpu_name])
+    assert fam.name == family and fam.shared_memory == shared_kb * 1024
+    assert GPUS[gpu_name][0] * 10 + GPUS[gpu_name][1] in fam.targets
+    assert gpu_name.split()[0] in fam.examples
+
+
+def test_newer_gpus_get_lists_that_fit_them():
+    """Blackwell's datacenter parts (sm_100, 228 KB) take the sm_90 lists; anything else unknown the smallest."""
+    assert gpu.gpu_family((10, 0)).name == "sm_90"
+    assert gpu.gpu_family((12, 0)).name == "sm_86"
+    assert gpu.gpu_family((8, 7)).name == "sm_86"
+    assert min(f.shared_memory for f in gpu.GPU_FAMILIES.values()) == gpu.GPU_FAMILIES["sm_86"].shared_memory
+
+
+@pytest.mark.parametrize("family", sorted(gpu.GPU_FAMILIES))
+@pytest.mark.parametrize("d", [16, 40, 64, 72, 128])
+def test_config_selection_respects_each_configs_head_dim(family, d, monkeypatch):
+    """With autotuning off each kernel launches the first config of its family's list that takes d; every
+    list ends with a config for the largest head dim, so any d has one."""
+    monkeypatch.setattr(gpu, "INTERPRET", False)
+    monkeypatch.setattr(gpu, "AUTOTUNE", "off")
+    fam = gpu.GPU_FAMILIES[family]
+    for name in ("fwd", "dkdv", "dq"):
+        for fp32 in (False, True):
+            configs = fam.configs(name, fp32)
+            assert configs[-1].max_head_dim == gpu.MAX_HEAD_DIM, (family, name, fp32)
+            want = next(c for c in configs if d <= c.max_head_dim)
+            _, meta = gpu._kernel_and_meta(name, fp32, fam, d)
+            assert meta == {"BLOCK_M": want.block_m, "BLOCK_N": want.block_n, "num_warps": want.num_warps,
+                            "num_stages": want.num_stages}, (family, name, fp32, d)
+
+
+@needs_triton
+@pytest.mark.parametrize("family", sorted(gpu.GPU_FAMILIES))
+def test_autotuner_prunes_configs_that_spill_at_the_head_dim(family, monkeypatch):
+    """At d = 128 the autotuner tries only the configs whose tiles take d = 128; at d = 64 all of them."""
+    monkeypatch.setattr(gpu, "INTERPRET", False)
+    monkeypatch.setattr(gpu, "AUTOTUNE", "small")
+    monkeypatch.setattr(gpu, "_TUNED", {})
+    fam = gpu.GPU_FAMILIES[family]
+    for name in ("fwd", "dkdv", "dq"):
+        configs = fam.configs(name, False)
+        tuned, meta = gpu._kernel_and_meta(name, False, fam, 64)
+        assert meta == {} and len(tuned.configs) == len(configs)
+        for d in (64, 128):
+            kept = tuned.early_config_prune(tuned.configs, {}, HEAD_DIM=d)
+            want = [c for c in configs if d <= c.max_head_dim]
+            assert [(t.kwargs["BLOCK_M"], t.kwargs["BLOCK_N"], t.num_warps, t.num_stages) for t in kept] == [
+                (c.block_m, c.block_n, c.num_warps, c.num_stages) for c in want
+            ], (family, name, d)
 
 
 # Compiles the forward kernel for a GPU that need not be here (Triton's own compiler and ptxas, no driver), in a
