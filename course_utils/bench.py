@@ -39,6 +39,11 @@ __all__ = [
     "implementations",
     "check_implementation",
     "check_tolerance",
+    "naive_bytes",
+    "naive_fits",
+    "naive_skip_reason",
+    "free_memory_bytes",
+    "FREE_MEMORY_ENV",
     "run",
     "format_table",
     "ratio_table",
@@ -262,13 +267,60 @@ def _peak_extra_bytes(fn: Callable, device: torch.device) -> int | None:
     return int(torch.cuda.max_memory_allocated(device) - base)
 
 
-def _naive_fits(case: Case, mode: str, device: torch.device) -> bool:
-    if device.type != "cuda":
-        return True
+# Whether naive attention is run at all: its N x N tensors must fit in the GPU's free memory.
+FREE_MEMORY_ENV = "COURSE_UTILS_FREE_MEMORY_BYTES"  # set it to force the free memory the check sees (e.g. a T4's)
+NAIVE_MEMORY_SHARE = 0.8  # naive attention may take at most this share of the free memory (the rest: q, k, v, ...)
+
+
+def naive_bytes(case: Case, mode: str) -> int:
+    """Bytes of the (B, H, N, N) tensors naive attention holds: scores, probabilities, softmax temporaries (x3),
+    twice as many with the backward pass (their gradients)."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if case.dtype not in DTYPES:
+        raise ValueError(f"case.dtype must be one of {sorted(DTYPES)}, got {case.dtype!r}")
     element = torch.finfo(DTYPES[case.dtype]).bits // 8
-    need = case.batch * case.heads * case.n * case.n * element * (3 if mode == "fwd" else 6)
+    return case.batch * case.heads * case.n * case.n * element * (3 if mode == "fwd" else 6)
+
+
+def naive_fits(free_bytes: int, case: Case, mode: str) -> bool:
+    """Pure: do naive attention's N x N tensors for `case` and `mode` fit in `free_bytes` of free GPU memory?"""
+    if isinstance(free_bytes, bool) or not isinstance(free_bytes, int) or free_bytes < 0:
+        raise ValueError(f"free_bytes must be a non-negative int, got {free_bytes!r}")
+    return naive_bytes(case, mode) < NAIVE_MEMORY_SHARE * free_bytes
+
+
+def naive_skip_reason(free_bytes: int, case: Case, mode: str) -> str | None:
+    """None when naive attention fits `free_bytes`; else the reason it is skipped, in words with the numbers."""
+    if naive_fits(free_bytes, case, mode):
+        return None
+    return (
+        f"its N x N tensors need {naive_bytes(case, mode) / 1e9:.1f} GB, more than "
+        f"{NAIVE_MEMORY_SHARE:.0%} of the {free_bytes / 1e9:.1f} GB free"
+    )
+
+
+def free_memory_bytes(device: torch.device) -> int | None:
+    """Free memory of a CUDA `device` in bytes (COURSE_UTILS_FREE_MEMORY_BYTES overrides it, on any device);
+    None on a CPU without the override (no limit is checked there)."""
+    forced = os.environ.get(FREE_MEMORY_ENV, "").strip()
+    if forced:
+        try:
+            value = int(float(forced))
+        except (ValueError, OverflowError):
+            value = -1
+        if value < 0:
+            raise ValueError(f"{FREE_MEMORY_ENV} must be a number of bytes (e.g. 15e9), got {forced!r}")
+        return value
+    if device.type != "cuda":
+        return None
     free, _ = torch.cuda.mem_get_info(device)
-    return need < 0.8 * free
+    return int(free)
+
+
+def _naive_skip(case: Case, mode: str, device: torch.device) -> str | None:
+    free = free_memory_bytes(device)
+    return None if free is None else naive_skip_reason(free, case, mode)
 
 
 @dataclass
@@ -291,8 +343,9 @@ def _bench_one(
     """Check, then time, one implementation on one case and mode; inputs: the case's (q, k, v, dO)."""
     q, k, v, do = inputs
     res = Result(name, impl.ran(q), mode, asdict(case), "ok")
-    if name == "naive" and not _naive_fits(case, mode, device):
-        res.status = "skipped: the N x N scores do not fit in memory"
+    skip = _naive_skip(case, mode, device) if name == "naive" else None
+    if skip is not None:
+        res.status = f"skipped: {skip}"
         return res
     if name == "course-interpreter" and case.n > 256:
         res.status = "skipped: the interpreter is for tiny inputs"

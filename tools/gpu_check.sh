@@ -7,7 +7,7 @@
 #   bash tools/gpu_check.sh [OUT_DIR]  # on the GPU machine, from a copy of the repository with .whl/ in it
 #
 # Each step has its own time limit, so a slow step leaves the others their time and every log comes back:
-# OUT_DIR/env.txt, gpu_tests.txt, nbval.txt, bench_log.txt, bench/bench.{json,txt,png} (7 files).
+# OUT_DIR/env.txt, gpu_tests.txt, nbval.txt, lesson07_t4.txt, bench_log.txt, bench/bench.{json,txt,png} (8 files).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,6 +67,14 @@ wait $tests_pid
 tail -n 25 "$OUT/gpu_tests.txt"
 grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/nbval.txt" | tail -n 40
 echo "   step 1 done at $((SECONDS - start)) s"
+
+# 1b. Lesson 07 as on a Colab T4: the free memory its naive-attention check sees forced to a T4's 15 GB
+#     (COURSE_UTILS_FREE_MEMORY_BYTES); the lesson must run top to bottom, skip naive attention at N = 4096 and say so.
+echo "== 1b. lesson 07 with a T4's free memory forced (limit 150 s)"
+timeout 150 $PY -m pytest -q -p no:cacheprovider -s tests/test_lesson07_gpus.py -k t4s_free_memory -rs \
+  > "$OUT/lesson07_t4.txt" 2>&1
+grep -E "with a T4|passed|failed|skipped|Error" "$OUT/lesson07_t4.txt" | tail -n 5
+echo "   step 1b done at $((SECONDS - start)) s"
 
 # 2. The benchmark alone on the GPU: the issue's sweep, autotuned kernel (the small config list).
 echo "== 2. benchmark (limit 300 s)"
