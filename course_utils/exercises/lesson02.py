@@ -1,10 +1,8 @@
-"""Checkers for lesson 02 (attention scores), in the lecture's column convention.
+"""Checkers for lesson 02 (attention scores), in the lecture's column convention, unscaled (the slide's q . k).
 
-Scores are unscaled here (`scale=1.0`, the slide's alpha = q . k); lesson 04 adds 1/sqrt(d_k).
-
-    check_softmax(fn)            fn(A) -> A' with each column normalised (the lecture's softmax over i)
-    check_dot_product_scores(fn) fn(I, Wq, Wk) -> A, A[i, j] = k^i . q^j
-    check_additive_scores(fn)    fn(I, Wq, Wk, w) -> A, A[i, j] = w^T tanh(q^j + k^i)
+    check_log_softmax(fn)                 fn(A) -> log A', each column of A' a softmax (the lecture's over i)
+    check_softmax_jacobian(fn)            fn(alpha) -> J, J[i, m] = d alpha'_i / d alpha_m for one query's scores
+    check_identical_inputs(predicted, measured)  a^1's weight on itself when every input equals a^1
 """
 
 from __future__ import annotations
@@ -12,168 +10,238 @@ from __future__ import annotations
 import numpy as np
 
 from .. import reference as ref
-from .base import Exercise, Feedback, Mistake
+from .base import Exercise, Feedback, Lesson, Mistake, Prediction
 
 __all__ = [
-    "SOFTMAX",
-    "DOT_PRODUCT_SCORES",
-    "ADDITIVE_SCORES",
-    "check_softmax",
-    "check_dot_product_scores",
-    "check_additive_scores",
+    "LOG_SOFTMAX",
+    "SOFTMAX_JACOBIAN",
+    "IDENTICAL_INPUTS",
+    "LESSON",
+    "hint",
+    "solution",
+    "check_log_softmax",
+    "check_softmax_jacobian",
+    "check_identical_inputs",
 ]
 
 
 # ---------------------------------------------------------------------------------------------------------
-# softmax over each column
+# log-softmax over each column
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _naive_softmax(x):
-    e = np.exp(x)  # overflows to inf above ~709
-    return e / e.sum(axis=0, keepdims=True)
+def _log_softmax(x, axis=0, shift="max"):
+    """x - c - log(sum(exp(x - c))) along `axis`; c is the max (stable), the min, the mean, or 0 (naive)."""
+    c = {
+        "max": lambda: x.max(axis=axis, keepdims=True),
+        "min": lambda: x.min(axis=axis, keepdims=True),
+        "mean": lambda: x.mean(axis=axis, keepdims=True),
+        "none": lambda: 0.0,
+    }[shift]()
+    return x - c - np.log(np.exp(x - c).sum(axis=axis, keepdims=True))
 
 
-def _softmax_cases(rng: np.random.Generator) -> list[tuple]:
+def _log_softmax_cases(rng: np.random.Generator) -> list[tuple]:
+    one_far = rng.normal(size=(5, 4))
+    one_far[1:] -= 1000.0  # each column: one score near 0, four near -1000: max - mean > 709 and max - min > 709
+    one_low = rng.normal(size=(5, 3))
+    one_low[2] -= 800.0  # each column: four scores near 0, one near -800: max - min > 709, max - mean < 709
     return [
         (rng.normal(size=(4, 4)),),  # square: every mistake applies
         (3.0 * rng.normal(size=(3, 5)),),  # 3 keys, 5 queries
-        (800.0 + 10.0 * rng.normal(size=(4, 3)),),  # large scores: exp overflows without the max trick
+        (800.0 + 10.0 * rng.normal(size=(4, 3)),),  # large scores: exp overflows unless a shift brings them down
+        (one_far,),
+        (one_low,),
     ]
 
 
-SOFTMAX = Exercise(
-    name="softmax over each column",
-    reference=lambda x: ref.softmax(x, axis=0),
-    cases=_softmax_cases,
+_STABLE = (
+    "Subtract each column's max c: log softmax(x) = (x - c) - log(sum(exp(x - c))). Then the largest exponent is "
+    "exp(0) = 1, nothing overflows, and the sum is at least 1, so its log is finite."
+)
+
+LOG_SOFTMAX = Exercise(
+    name="log-softmax over each column",
+    reference=lambda x: _log_softmax(x, axis=0),
+    cases=_log_softmax_cases,
     mistakes=(
         Mistake(
-            "softmax over the wrong axis",
-            lambda x: ref.softmax(x, axis=1),
+            "log-softmax over the wrong axis",
+            lambda x: _log_softmax(x, axis=1),
             "In the lecture's convention column j of A holds query j's scores alpha_{j,1..N}: normalise each "
-            "column (axis=0), so that every column sums to 1.",
+            "column (axis=0), so that exp of every column sums to 1.",
+        ),
+        Mistake(
+            "returned the softmax, not its log",
+            lambda x: ref.softmax(x, axis=0),
+            "The exercise asks for log A': the log of the weights, which is <= 0 and finite even where a weight is "
+            "too small for a float.",
         ),
         Mistake(
             "not numerically stable",
-            _naive_softmax,
-            "exp overflows for scores above about 709 and inf / inf gives NaN. Subtract each column's max "
-            "before exp: softmax(x - c) = softmax(x) for any constant c.",
+            lambda x: _log_softmax(x, shift="none"),
+            "exp overflows for scores above about 709, so log(sum(exp(x))) is inf. " + _STABLE,
+        ),
+        Mistake(
+            "took the log of the softmax",
+            lambda x: np.log(ref.softmax(x, axis=0)),
+            "A weight below about 1e-308 underflows to 0 and log(0) = -inf, while log A' is a perfectly finite "
+            "number (-1000 for a score 1000 below the max). Never form the weights: " + _STABLE,
+        ),
+        Mistake(
+            "subtracted the min, not the max",
+            lambda x: _log_softmax(x, shift="min"),
+            "Any constant shift is exact in theory, but after subtracting the min the largest entry is "
+            "max - min, and exp overflows when a column spreads over more than about 709. " + _STABLE,
+        ),
+        Mistake(
+            "subtracted the mean, not the max",
+            lambda x: _log_softmax(x, shift="mean"),
+            "Any constant shift is exact in theory, but after subtracting the mean the largest entry is "
+            "max - mean, and exp overflows when that exceeds about 709. " + _STABLE,
         ),
         Mistake(
             "normalised over the whole matrix",
-            lambda x: np.exp(x - x.max()) / np.exp(x - x.max()).sum(),
-            "Each query (each column) gets its own distribution: sum over axis=0 with keepdims=True.",
+            lambda x: x - x.max() - np.log(np.exp(x - x.max()).sum()),
+            "Each query (each column) gets its own distribution: reduce over axis=0 with keepdims=True.",
         ),
     ),
-    hint="subtract each column's max (x.max(axis=0, keepdims=True)), exponentiate, divide by the column's sum.",
+    hints=(
+        "log softmax(x)_i = x_i - log(sum_m exp(x_m)): no division is left, only a log of a sum. The danger is in "
+        "that sum.",
+        "Lesson 02's identity still holds in log space: shifting a column by a constant c changes nothing, and "
+        "one choice of c makes the largest exponent exactly exp(0).",
+        "c = A.max(axis=0, keepdims=True); return (A - c) - np.log(np.exp(A - c).sum(axis=0, keepdims=True)).",
+    ),
+    solution='''def my_log_softmax(A):
+    c = A.max(axis=0, keepdims=True)  # (1, N_q): each column's max
+    shifted = A - c  # the largest entry of each column becomes 0
+    return shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))  # (N_k, N_q)''',
 )
 
 
-def check_softmax(fn) -> Feedback:
-    """Check fn(A) -> softmax of each column of A, shape (N_k, N_q) -> (N_k, N_q)."""
-    return SOFTMAX.check(fn)
+def check_log_softmax(fn) -> Feedback:
+    """Check fn(A (N_k, N_q)) -> log softmax of each column of A, shape (N_k, N_q)."""
+    return LOG_SOFTMAX.check(fn)
 
 
 # ---------------------------------------------------------------------------------------------------------
-# dot-product and additive scores
+# the softmax's Jacobian for one query
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _score_cases(rng: np.random.Generator, with_w: bool) -> list[tuple]:
-    cases = []
-    for d_in, d_k, n in ((4, 4, 5), (3, 2, 6), (5, 3, 1)):  # square weights first: every mistake applies
-        args = (rng.normal(size=(d_in, n)), rng.normal(size=(d_k, d_in)), rng.normal(size=(d_k, d_in)))
-        cases.append(args + ((rng.normal(size=d_k),) if with_w else ()))
-    return cases
+def _jacobian(alpha, part="both", of_scores=False):
+    """J = diag(p) - p p^T with p = softmax(alpha) (or alpha itself); part: 'both', 'diag', 'outer' or 'flipped'."""
+    p = alpha if of_scores else ref.softmax(alpha)  # (N,)
+    diag, outer = np.diag(p), np.outer(p, p)  # (N, N) each
+    parts = {"both": diag - outer, "diag": diag, "outer": -outer, "flipped": outer - diag, "own": np.diag(p - p * p)}
+    return parts[part]
 
 
-def _dot(I, Wq, Wk, scale=1.0, keys=None, transposed=False):
-    Q = Wq @ I  # (d_k, N)
-    K = (Wk if keys is None else keys) @ I  # (d_k, N)
-    return scale * (Q.T @ K if transposed else K.T @ Q)  # (N, N)
+def _naive_jacobian(alpha):
+    e = np.exp(alpha)  # overflows above ~709
+    p = e / e.sum()
+    return np.diag(p) - np.outer(p, p)
 
 
-DOT_PRODUCT_SCORES = Exercise(
-    name="dot-product scores",
-    reference=lambda I, Wq, Wk: ref.dot_product_scores(I, Wq, Wk, scale=1.0),
-    cases=lambda rng: _score_cases(rng, with_w=False),
+def _jacobian_cases(rng: np.random.Generator) -> list[tuple]:
+    return [
+        (rng.normal(size=4),),
+        (3.0 * rng.normal(size=6),),
+        (rng.normal(size=1),),  # one key: its weight is always 1, so J = [[0]]
+        (750.0 + rng.normal(size=3),),  # large scores: a naive softmax overflows
+    ]
+
+
+JACOBIAN = (
+    "d alpha'_i / d alpha_m = alpha'_i (delta_im - alpha'_m): raising one score raises its own weight by "
+    "alpha'_i (1 - alpha'_i) and lowers every other weight by alpha'_i alpha'_m."
+)
+
+SOFTMAX_JACOBIAN = Exercise(
+    name="the softmax's Jacobian",
+    reference=lambda alpha: _jacobian(alpha),
+    cases=_jacobian_cases,
     mistakes=(
         Mistake(
-            "used W^q for the keys",
-            lambda I, Wq, Wk: _dot(I, Wq, Wk, keys=Wq),
-            "Keys have their own matrix: k^i = W^k a^i. With W^q for both, A is symmetric and a token's score "
-            "with itself is a squared length.",
+            "only the diagonal alpha'_i",
+            lambda alpha: _jacobian(alpha, part="diag"),
+            "You kept exp(alpha_i) / sum's derivative through the numerator only. The sum depends on every score "
+            "too: " + JACOBIAN,
         ),
         Mistake(
-            "rows and columns swapped",
-            lambda I, Wq, Wk: _dot(I, Wq, Wk, transposed=True),
-            "A[i, j] = k^i . q^j: row i is key i, column j is query j, so A = K^T Q (you returned Q^T K = A^T).",
+            "the off-diagonal terms are missing",
+            lambda alpha: _jacobian(alpha, part="own"),
+            "Raising alpha_m changes every weight, not only alpha'_m: the weights share a total of 1. " + JACOBIAN,
         ),
         Mistake(
-            "transposed weight matrices",
-            lambda I, Wq, Wk: _dot(I, Wq.T, Wk.T),
-            "Wq has shape (d_k, d_in) and q^i = W^q a^i: multiply Wq @ I, not Wq.T @ I.",
+            "the diagonal term is missing",
+            lambda alpha: _jacobian(alpha, part="outer"),
+            "The numerator exp(alpha_i) depends on alpha_i itself: on the diagonal add alpha'_i. " + JACOBIAN,
         ),
         Mistake(
-            "scaled by 1/sqrt(d_k)",
-            lambda I, Wq, Wk: _dot(I, Wq, Wk, scale=1.0 / np.sqrt(Wq.shape[0])),
-            "This lesson uses the slide's unscaled alpha = q . k; lesson 04 adds the 1/sqrt(d_k) scale.",
+            "the sign is flipped",
+            lambda alpha: _jacobian(alpha, part="flipped"),
+            "Raising a score must raise its own weight, so the diagonal is positive. " + JACOBIAN,
         ),
         Mistake(
-            "returned the softmax, not the scores",
-            lambda I, Wq, Wk: ref.softmax(_dot(I, Wq, Wk), axis=0),
-            "Return the raw relevance scores alpha; the softmax is the next step.",
+            "used the scores instead of the weights",
+            lambda alpha: _jacobian(alpha, of_scores=True),
+            "The formula uses the softmax weights alpha' = softmax(alpha), not the raw scores alpha.",
+        ),
+        Mistake(
+            "not numerically stable",
+            _naive_jacobian,
+            "exp overflows for scores above about 709: compute the weights with the max subtracted first.",
         ),
     ),
-    hint="Q = Wq @ I and K = Wk @ I have shape (d_k, N); then A = K.T @ Q.",
+    hints=(
+        "Differentiate alpha'_i = exp(alpha_i) / S with S = sum_m exp(alpha_m): both the numerator (only when "
+        "m = i) and the sum S (always) depend on alpha_m.",
+        "The quotient rule gives alpha'_i for m = i, minus alpha'_i alpha'_m for every m: a diagonal matrix minus "
+        "an outer product.",
+        "p = stable softmax of alpha; return np.diag(p) - np.outer(p, p).",
+    ),
+    solution='''def my_softmax_jacobian(alpha):
+    e = np.exp(alpha - alpha.max())
+    p = e / e.sum()  # (N,): the weights alpha'
+    return np.diag(p) - np.outer(p, p)  # (N, N): J[i, m] = p_i (delta_im - p_m)''',
 )
 
 
-def check_dot_product_scores(fn) -> Feedback:
-    """Check fn(I (d_in, N), Wq (d_k, d_in), Wk (d_k, d_in)) -> A (N, N) with A[i, j] = k^i . q^j."""
-    return DOT_PRODUCT_SCORES.check(fn)
+def check_softmax_jacobian(fn) -> Feedback:
+    """Check fn(alpha (N,)) -> J (N, N), J[i, m] = d softmax(alpha)_i / d alpha_m."""
+    return SOFTMAX_JACOBIAN.check(fn)
 
 
-def _additive(I, Wq, Wk, w, keys=None, squash=np.tanh, transposed=False):
-    Q = Wq @ I  # (d_k, N)
-    K = (Wk if keys is None else keys) @ I  # (d_k, N)
-    H = squash(Q[:, None, :] + K[:, :, None])  # (d_k, N_i, N_j)
-    A = np.einsum("d,dij->ij", w, H)  # (N, N)
-    return A.T if transposed else A
+# ---------------------------------------------------------------------------------------------------------
+# a prediction: attention to oneself among identical inputs
+# ---------------------------------------------------------------------------------------------------------
 
 
-ADDITIVE_SCORES = Exercise(
-    name="additive scores",
-    reference=ref.additive_scores,
-    cases=lambda rng: _score_cases(rng, with_w=True),
-    mistakes=(
-        Mistake(
-            "tanh is missing",
-            lambda I, Wq, Wk, w: _additive(I, Wq, Wk, w, squash=lambda x: x),
-            "Without tanh, w^T (q^j + k^i) = w^T q^j + w^T k^i is a sum of two separate terms: no interaction "
-            "between query and key. Apply tanh to q^j + k^i before the dot product with w.",
-        ),
-        Mistake(
-            "used W^q for the keys",
-            lambda I, Wq, Wk, w: _additive(I, Wq, Wk, w, keys=Wq),
-            "Keys have their own matrix: k^i = W^k a^i.",
-        ),
-        Mistake(
-            "rows and columns swapped",
-            lambda I, Wq, Wk, w: _additive(I, Wq, Wk, w, transposed=True),
-            "A[i, j] = w^T tanh(q^j + k^i): row i is key i, column j is query j.",
-        ),
-        Mistake(
-            "transposed weight matrices",
-            lambda I, Wq, Wk, w: _additive(I, Wq.T, Wk.T, w),
-            "Wq has shape (d_k, d_in) and q^i = W^q a^i: multiply Wq @ I, not Wq.T @ I.",
-        ),
+IDENTICAL_INPUTS = Prediction(
+    name="a^1's weight on itself when all four inputs are a^1",
+    kind="float",
+    abs_tol=0.01,
+    hints=(
+        "Each weight comes from a score, and each score from a query and a key. What do the four keys look like "
+        "when the four inputs are the same vector?",
+        "k^i = W^k a^i: identical inputs give identical keys, so the four scores q^1 . k^i are one number repeated.",
+        "What is the softmax of N equal numbers? Nothing in the score formula favours i = 1 over the other i.",
     ),
-    hint="Q[:, None, :] + K[:, :, None] has shape (d_k, N_i, N_j); apply tanh, then contract d_k with w "
-    "(np.einsum('d,dij->ij', w, H)).",
+    solution="my_weight = 0.25  # four equal scores: the softmax gives each 1/N = 1/4, itself included",
+    explanation="All four keys equal W^k a^1, so the four scores are the same number and the softmax of N equal "
+    "scores is 1/N. a^1 gets no extra weight on itself: attending to oneself is not built into the formula, it "
+    "happens only when q^1 . k^1 is large.",
 )
 
 
-def check_additive_scores(fn) -> Feedback:
-    """Check fn(I (d_in, N), Wq, Wk (d_k, d_in), w (d_k,)) -> A (N, N) with A[i, j] = w^T tanh(q^j + k^i)."""
-    return ADDITIVE_SCORES.check(fn)
+def check_identical_inputs(predicted, measured) -> Feedback:
+    """Compare the predicted weight alpha'_{1,1} (a float) with the measured one."""
+    return IDENTICAL_INPUTS.check(predicted, measured)
+
+
+LESSON = Lesson(
+    {"log_softmax": LOG_SOFTMAX, "softmax_jacobian": SOFTMAX_JACOBIAN, "identical_inputs": IDENTICAL_INPUTS}
+)
+hint, solution = LESSON.hint, LESSON.solution
