@@ -1,5 +1,9 @@
-"""Exercise checkers, one module per lesson (`lesson01`, `lesson02`, ...) on top of `base.Exercise`."""
+"""Exercise checkers, one module per lesson (`lesson01`, `lesson02`, ...) on top of `base`.
 
-from .base import Exercise, Feedback, Mistake
+`base.Exercise` checks a function the learner writes, `base.Prediction` a number written down before a
+measurement; `base.Lesson` holds a lesson's exercises by key for its `hint(key)` and `solution(key)`.
+"""
 
-__all__ = ["Exercise", "Feedback", "Mistake"]
+from .base import Causal, Exercise, Feedback, Lesson, Mistake, Prediction
+
+__all__ = ["Causal", "Exercise", "Feedback", "Lesson", "Mistake", "Prediction"]
