@@ -472,9 +472,9 @@ class Exercise(_Hinted):
 def _perturb_after(x, t: int, axis: int, rng: np.random.Generator):
     """x with new random values at positions > t along `axis` (NumPy or torch, dtype kept)."""
     n = x.shape[axis]
-    index = [slice(None)] * x.ndim
-    index[axis] = slice(t + 1, n)
-    index = tuple(index)
+    where = [slice(None)] * x.ndim
+    where[axis] = slice(t + 1, n)
+    index = tuple(where)
     if hasattr(x, "detach"):
         import torch
 
