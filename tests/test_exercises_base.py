@@ -327,3 +327,8 @@ def test_a_mistake_that_fails_on_the_first_case_is_still_named():
     assert feedback.mistake == "transposed"
     other = ex.check(lambda x: x @ x, verbose=False)  # fails on case 1 and matches no mistake
     assert other.mistake is None and "raised ValueError" in other.message and "on case 1" in other.message
+
+
+def test_a_bool_prediction_written_as_a_string_is_told_how_to_write_it():
+    feedback = Prediction(name="still equivariant", kind="bool").check("False", False, verbose=False)
+    assert not feedback and "write True or False without quotes" in feedback.message

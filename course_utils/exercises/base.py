@@ -519,7 +519,8 @@ class Prediction(_Hinted):
                     return choice, None
             return None, f"{what} {value!r} is not one of the choices {list(self.choices)}."
         if isinstance(value, str):
-            return None, f"{what} is the string {value!r}: write the number without quotes."
+            plain = "True or False" if self.kind == "bool" else "the number"
+            return None, f"{what} is the string {value!r}: write {plain} without quotes."
         if self.kind == "bool":
             if isinstance(value, (bool, np.bool_)):
                 return bool(value), None
