@@ -81,7 +81,7 @@ def _stdout(nb) -> list[str]:
 def test_the_scan_finds_lesson_07_and_its_solutions():
     names = {p.name for p in gpu_notebooks()}
     assert "07_self_attention_on_a_gpu.ipynb" in names, names
-    # (the solutions notebook joins once it runs the teaching kernel)
+    assert "07_self_attention_on_a_gpu_solutions.ipynb" in names, names
 
 
 def run_notebook(path: Path, workdir: Path, monkeypatch, block_triton: bool = True) -> tuple[list[str], float]:

@@ -14,7 +14,6 @@ reference. Without Triton (or, on a CPU, without TRITON_INTERPRET=1) it says why
 from __future__ import annotations
 
 import ast
-import functools
 import inspect
 import textwrap
 from collections.abc import Callable
@@ -467,9 +466,19 @@ class KernelExercise(_Hinted):
         from .. import flash_teaching
 
         q, k, v, key_ok = (t.to(device) if t is not None else None for t in _kernel_inputs(case))
-        out, error = run_guarded(
-            functools.partial(flash_teaching.forward, update=update), (q, k, v, case.causal, key_ok), self.time_limit
-        )
+
+        def call(*args):
+            try:
+                return flash_teaching.forward(*args, update=update)
+            except Exception as exc:  # Triton's interpreter wraps what the learner's code raised: unwrap it
+                inner = exc
+                while type(inner).__name__ == "InterpreterError" and inner.__cause__ is not None:
+                    inner = inner.__cause__
+                if inner is exc:
+                    raise
+                raise inner from None
+
+        out, error = run_guarded(call, (q, k, v, case.causal, key_ok), self.time_limit)
         return (out.detach().cpu() if error is None else None), error
 
     @staticmethod
