@@ -267,7 +267,7 @@ def test_kernel_stub_gets_stepped_hints_and_no_kernel_runs(capsys):
         assert not fb and not fb.answered
         assert f"({step}/3" in capsys.readouterr().out
     ex.solution("flash_update")
-    assert "tl.where(b_m_new == float(\"-inf\"), 0.0, b_m_new)" in capsys.readouterr().out
+    assert 'tl.where(b_m_new == float("-inf"), 0.0, b_m_new)' in capsys.readouterr().out
 
 
 @needs_kernel
@@ -309,8 +309,8 @@ def test_kernel_says_it_cannot_run_without_the_interpreter(monkeypatch, capsys):
     assert "Triton is not installed" in fb.message and "pip install triton" in fb.message
 
 
-def test_lesson_registry_has_the_three_exercises(capsys):
-    assert ex.LESSON.keys() == ["online_softmax_step", "merge_states", "flash_update"]
+def test_lesson_registry_has_the_four_exercises(capsys):
+    assert ex.LESSON.keys() == ["online_softmax_step", "merge_states", "flash_update", "causal_blocks"]
     ex.hint("nonsense")
     assert "the exercises are" in capsys.readouterr().out
 
@@ -328,3 +328,39 @@ def test_kernel_a_hanging_update_times_out(monkeypatch):
     fb = ex.check_flash_update(hangs)
     assert not fb.passed and "did not finish within 1 s" in fb.message, fb.message
     assert time.perf_counter() - start < 20
+
+
+@pytest.mark.parametrize(
+    "predicted, passed, words",
+    [
+        (110, True, "you predicted 110, measured 110"),
+        (110.0, True, "you predicted 110, measured 110"),
+        (111, False, "you predicted 111, measured 110"),
+        (100, False, "you predicted 100, measured 110"),  # half of 200: forgets the diagonal tiles
+        ("110", False, "the string '110'"),
+        (True, False, "is a bool"),
+        (float("nan"), False, "must be a finite number"),
+        (110.5, False, "must be a whole number"),
+        ([110], False, "must be a number"),
+    ],
+)
+def test_causal_blocks_prediction(predicted, passed, words, capsys):
+    fb = ex.check_causal_blocks(
+        predicted,
+        tiling.tiled_attention(
+            *(torch.zeros(1, 1, 1000, 2, dtype=torch.float64),) * 3,
+            causal=True,
+            block_q=100,
+            block_k=50,
+            return_stats=True,
+        )[1].score_blocks,
+    )
+    printed = capsys.readouterr()
+    assert fb.passed == passed and fb.answered and words in fb.message, fb.message
+    assert printed.err == ""
+
+
+def test_causal_blocks_prediction_hints_before_an_answer(capsys):
+    ex.causal_blocks_prediction._step = 0
+    fb = ex.check_causal_blocks(None, 110)
+    assert not fb and not fb.answered and "(1/3" in capsys.readouterr().out

@@ -23,7 +23,17 @@ import numpy as np
 import torch
 
 from ..tiling import merge_states, online_softmax_step
-from .base import Exercise, Feedback, Lesson, Mistake, _Hinted, as_answer_array, run_guarded, tolerance_for
+from .base import (
+    Exercise,
+    Feedback,
+    Lesson,
+    Mistake,
+    Prediction,
+    _Hinted,
+    as_answer_array,
+    run_guarded,
+    tolerance_for,
+)
 
 __all__ = [
     "online_softmax_step_exercise",
@@ -32,6 +42,8 @@ __all__ = [
     "check_online_softmax_step",
     "check_merge_states",
     "check_flash_update",
+    "causal_blocks_prediction",
+    "check_causal_blocks",
     "kernel_ready",
     "LESSON",
     "hint",
@@ -556,11 +568,37 @@ def check_flash_update(fn) -> Feedback:
     return flash_update_exercise.check(fn)
 
 
+# ---------------------------------------------------------------------------------------------------------
+# 4. Predict: how many score blocks causal attention computes with unequal tiles
+# ---------------------------------------------------------------------------------------------------------
+
+causal_blocks_prediction = Prediction(
+    name="causal score blocks, N = 1000, query tiles of 100, key tiles of 50",
+    kind="int",
+    hints=(
+        "Count per query tile: a causal program stops at the key tile that holds its last query; it never loads a "
+        "key tile that lies entirely after all of its queries.",
+        "Query tile i holds queries 100 i ... 100 i + 99, so it needs keys 0 ... 100 i + 99: how many tiles of 50 "
+        "keys is that? Add this up over the 10 query tiles.",
+        "Query tile i needs 2 i + 2 key tiles; sum over i = 0 ... 9.",
+    ),
+    solution="my_causal_blocks = sum(2 * i + 2 for i in range(10))  # = 110, of 200 without the mask",
+    explanation="Query tile i visits key tiles 0 ... 2i + 1: 2 + 4 + ... + 20 = 110 of the 10 x 20 = 200 tiles, "
+    "55%: a little over half, because the tiles on the diagonal are computed whole (and masked inside).",
+)
+
+
+def check_causal_blocks(predicted, measured) -> Feedback:
+    """Compare the stored prediction with the score blocks tiling.tiled_attention counted."""
+    return causal_blocks_prediction.check(predicted, measured)
+
+
 LESSON = Lesson(
     {
         "online_softmax_step": online_softmax_step_exercise,
         "merge_states": merge_states_exercise,
         "flash_update": flash_update_exercise,
+        "causal_blocks": causal_blocks_prediction,
     }
 )
 hint, solution = LESSON.hint, LESSON.solution
