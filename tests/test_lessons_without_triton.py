@@ -110,4 +110,4 @@ def test_runs_top_to_bottom_without_triton(path: Path, tmp_path: Path, monkeypat
     said = [ln for ln in lines if SKIP_SAID.search(ln)]
     assert said, f"{path.name} ran without Triton but never said what it skipped"
     assert any("Triton" in ln for ln in said), f"{path.name}: no skip message names Triton: {said}"
-    print(f"{path.name}: {seconds:.1f} s without Triton; {len(said)} skip messages")
+    print(f"{path.name}: {seconds:.1f} s without Triton; skip messages:", *said, sep="\n  ")
