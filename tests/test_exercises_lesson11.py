@@ -358,3 +358,34 @@ def test_unanswered_exercises_give_stepped_hints_then_a_solution(check, key, cod
     assert code in printed[2] and f"ex.solution({key!r})" in printed[3]
     ex.solution(key)
     assert "def my_" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The block-size measurement the lesson runs, on more seeds (make test-slow)
+# ---------------------------------------------------------------------------------------------------------
+
+_NO_HUB_CONFIG = "TrainConfig(steps=40, batch_size=32, lr=1e-2, seed=0, progress=False)"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_block_13_solves_and_block_12_stays_at_chance_on_each_seed(seed):
+    from course_utils.tasks.planted import PlantedTask
+    from course_utils.training import TrainConfig
+
+    torch.set_num_threads(1)
+    task = PlantedTask(seq_len=32, distance=24, n_classes=4, n_noise=8)
+    no_hub = [ef.Variant("block_sparse", block=b, n_global=0) for b in (12, 13)]
+    config = TrainConfig(steps=40, batch_size=32, lr=1e-2, seed=seed, progress=False)
+    acc = ef.train_variants(task, no_hub, config, d_model=16, seed=seed)
+    print(f"seed {seed}:", acc)
+    assert acc[no_hub[0].label] < task.chance + 0.1 and acc[no_hub[1].label] > 0.9
+
+
+def test_the_lesson_measures_the_block_size_with_these_settings():
+    """Not slow: the lesson's exercise 2 trains what the slow test above re-checks on more seeds."""
+    from nbtools import code_cells
+
+    source = "\n".join(code_cells("notebooks/11_efficient_self_attention.ipynb"))
+    assert _NO_HUB_CONFIG in source and 'ef.Variant("block_sparse", block=b, n_global=0)' in source
+    assert "ex.check_block_size(my_block_prediction, measured_block)" in source
