@@ -296,7 +296,7 @@ def test_model_weights_are_the_models_causal_maps(shakespeare):
     model, chars = shakespeare
     cfg = ex.ModelExplorerConfig(text="ROMEO.\nBut soft!", layer=1, query=4)
     w = ex.model_weights("shakespeare", None, cfg)
-    assert w.shape == (2, 4, 15, 15) and w.dtype == np.float64
+    assert w.shape == (2, 4, 16, 16) and w.dtype == np.float64
     assert np.allclose(w.sum(-1), 1.0, atol=1e-5) and (np.triu(w, 1) == 0).all()
     assert np.allclose(w, lm.attention_maps(model, chars.encode(cfg.text)).numpy())
     assert np.allclose(ex.model_weights(model, chars, cfg), w)
