@@ -452,7 +452,16 @@ def build_model_widget(model="shakespeare", chars=None, config: ModelExplorerCon
             plt.show()
             plt.close(fig)
 
-    for control in (text, layer, query):
+    def new_text(change) -> None:
+        """A new text: the query moves to its last character (the one whose next character is predicted)."""
+        query.max = max(1, len(change["new"]) - 1)
+        if query.value != query.max:
+            query.value = query.max  # redraws through the query's observer
+        else:
+            redraw()
+
+    text.observe(new_text, names="value")
+    for control in (layer, query):
         control.observe(redraw, names="value")
     redraw()
     return box

@@ -360,6 +360,7 @@ def test_model_widget_redraws_on_text_layer_and_query(shakespeare):
     assert box.weights.shape == (2, 4, 14, 14) and query.value == 13
     text.value = "VIOLA.\nWho?"
     assert box.config.text == "VIOLA.\nWho?" and box.weights.shape == (2, 4, 11, 11) and query.max == 10
+    assert query.value == 10 and box.config.query == 10  # a new text: the query moves to its last character
     layer.value = 1
     query.value = 3
     assert box.config == ex.ModelExplorerConfig(text="VIOLA.\nWho?", layer=1, query=3)
