@@ -359,7 +359,10 @@ class Exercise(_Hinted):
             except NotImplementedError:
                 return self._unanswered()
             where = f" (your function received {_describe(args)})"
-            if error is not None:
+            if error is not None:  # a known mistake may fail here and run elsewhere (transposed weights)
+                mistake = self._diagnose(fn, cases) if "did not finish" not in error else None
+                if mistake is not None:
+                    return self._fail(f"{mistake.name}. {mistake.explanation}", mistake.name)
                 return self._fail(f"{error}\n   on case {n}{where}.")
             problem = self._answer_problem(raw, expected)
             if problem is not None:
