@@ -47,16 +47,16 @@ def check_dim(actual: int, expected: int, what: str, names: Sequence[str], shape
         raise ValueError(f"{what} must match: got {got}")
 
 
-def _what(minimum: int) -> str:
-    return {1: "a positive int", 0: "a non-negative int"}.get(minimum, f"an int >= {minimum}")
+def _what(minimum: int | None) -> str:
+    return {1: "a positive int", 0: "a non-negative int", None: "an int"}.get(minimum, f"an int >= {minimum}")
 
 
-def check_int(value, name: str, minimum: int = 1, maximum: int | None = None) -> int:
-    """`value` as a Python int in [minimum, maximum]; NumPy integers are accepted, bools rejected (TypeError)."""
+def check_int(value, name: str, minimum: int | None = 1, maximum: int | None = None) -> int:
+    """`value` as a Python int in [minimum, maximum] (None: unbounded); NumPy integers accepted, bools rejected."""
     what = _what(minimum) if maximum is None else f"an int in [{minimum}, {maximum}]"
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be {what}, got {type(value).__name__} {value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ValueError(f"{name} must be {what}, got {int(value)}")
     return int(value)
 
@@ -126,9 +126,23 @@ def check_tensor(x, name: str, min_ndim: int = 2, finite: bool = True) -> torch.
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
     if x.ndim >= 2 and (x.shape[-2] == 0 or x.shape[-1] == 0):
         raise ValueError(f"{name} must hold at least one token of at least one feature, got shape {shape_of(x)}")
-    if finite and x.device.type == "cpu" and not torch.isfinite(x).all():
+    if finite:
+        check_finite(x, name)
+    return x
+
+
+def check_finite(x: torch.Tensor, name: str) -> torch.Tensor:
+    """A data tensor with no NaN or inf (checked on the CPU only: elsewhere it would force a device sync)."""
+    if x.device.type == "cpu" and not torch.isfinite(x).all():
         raise ValueError(f"{name} must hold finite values (no NaN or inf), got shape {shape_of(x)}")
     return x
+
+
+def check_generator(generator, name: str = "generator") -> torch.Generator | None:
+    """None or a torch.Generator."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"{name} must be a torch.Generator or None, got {type(generator).__name__}")
+    return generator
 
 
 def check_qkv(q, k, v) -> None:

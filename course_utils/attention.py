@@ -299,8 +299,9 @@ class MultiHeadSelfAttention(nn.Module):
         """
         bias = self.in_proj.bias is not None
         w = self.in_proj.weight
+        factory = {"device": w.device, "dtype": w.dtype}
         mha = nn.MultiheadAttention(
-            self.d_model, self.num_heads, dropout=self.dropout, bias=bias, batch_first=True, device=w.device, dtype=w.dtype
+            self.d_model, self.num_heads, dropout=self.dropout, bias=bias, batch_first=True, **factory
         )
         with torch.no_grad():
             mha.in_proj_weight.copy_(w)

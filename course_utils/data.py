@@ -112,7 +112,8 @@ def adjacency_from_edges(edges: Sequence[tuple[int, int]], n: int) -> np.ndarray
     n = check_positive_int(n, "n")
     A = np.zeros((n, n))
     for edge in edges:
-        if len(edge) != 2 or not all(isinstance(v, (int, np.integer)) and 0 <= v < n for v in edge):
+        ok = len(edge) == 2 and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in edge)
+        if not ok or not all(0 <= v < n for v in edge):
             raise ValueError(f"each edge must be a pair of node indices in [0, {n}), got {edge!r}")
         i, j = edge
         A[i, j] = A[j, i] = 1.0

@@ -15,6 +15,7 @@ the same drawings as PNG files for the README (`make images`).
     rnn_vs_self_attention()  lesson 09: N sequential steps vs one parallel step over all pairs
     graph_attention()      lesson 10: the adjacency matrix masks the attention matrix
     efficient_patterns()   lesson 11: the scores local, strided, global, Linformer compute; linear has none
+    char_language_model()  lesson 12: characters -> pre-norm RoPE attention blocks -> next character; two head patterns
 
 Two-panel diagrams (positional_encoding) return their first panel as `ax`; `fig.axes` holds them all.
 """
@@ -39,6 +40,7 @@ __all__ = [
     "rnn_vs_self_attention",
     "graph_attention",
     "efficient_patterns",
+    "char_language_model",
     "save_all",
     "DIAGRAMS",
 ]
@@ -1048,6 +1050,84 @@ def efficient_patterns(n: int = 12):
     return fig, ax
 
 
+def char_language_model(n: int = 8):
+    """Lesson 12: a character model (embedding, pre-norm blocks with causal RoPE attention, logits) and the two
+    attention patterns its heads learn: previous character, and induction (copy what followed last time)."""
+    fig, ax = _canvas(13.0, 6.0, (-0.6, 13.4), (-0.9, 6.0))
+    text = "ROMEO. R"
+    for i, c in enumerate(text):
+        _box(ax, 0.4 + 0.62 * i, 0.0, c if c != " " else "␣", w=0.52, h=0.5, color=INPUT, fontsize=FONT - 2)
+    _box(ax, 2.6, 1.1, "embedding", w=3.2, h=0.55, color=LEARNED, fontsize=FONT - 2)
+    _arrow(ax, (2.6, 0.28), (2.6, 0.82))
+    ax.add_patch(
+        FancyBboxPatch(
+            (0.7, 1.75),
+            3.8,
+            2.55,
+            boxstyle="round,pad=0.05,rounding_size=0.15",
+            fill=False,
+            edgecolor=EDGE,
+            linestyle="--",
+            lw=1.2,
+        )
+    )
+    ax.text(4.62, 3.0, "× 2", ha="left", va="center", fontsize=FONT)
+    _box(
+        ax,
+        2.6,
+        2.2,
+        "LayerNorm → causal multi-head\nattention (RoPE q, k) → +",
+        w=3.5,
+        h=0.65,
+        color=SCORE,
+        fontsize=FONT - 3,
+    )
+    _box(ax, 2.6, 3.45, "LayerNorm → MLP → +", w=3.5, h=0.55, color=OUTPUT, fontsize=FONT - 3)
+    _arrow(ax, (2.6, 1.38), (2.6, 1.87))
+    _arrow(ax, (2.6, 2.53), (2.6, 3.17))
+    _box(ax, 2.6, 4.75, "LayerNorm → logits over 76 characters", w=4.4, h=0.55, color=LEARNED, fontsize=FONT - 3)
+    _arrow(ax, (2.6, 3.73), (2.6, 4.47))
+    ax.text(2.6, 5.35, "next character: P(O | …R)", ha="center", va="center", fontsize=FONT - 2)
+    _arrow(ax, (2.6, 5.03), (2.6, 5.2))
+    for panel, (x0, title, target) in enumerate(
+        ((6.4, "previous-token head", lambda i: i - 1), (9.9, "induction head", lambda i: i - n // 2 + 1))
+    ):
+        c, top = 0.36, 4.6
+        for i in range(n):
+            for j in range(n):
+                on = j == target(i) and (panel == 0 or i >= n // 2)
+                color = (HEAD1 if panel == 0 else HEAD2) if on else (INPUT if j <= i else "#f4f4f4")
+                ax.add_patch(
+                    Rectangle((x0 + j * c, top - (i + 1) * c), c, c, facecolor=color, edgecolor="#999", linewidth=0.6)
+                )
+        ax.text(x0 + n * c / 2, top + 0.25, title, ha="center", va="bottom", fontsize=FONT - 2)
+        ax.text(x0 - 0.15, top - n * c / 2, "query", ha="right", va="center", rotation=90, fontsize=FONT - 4)
+        ax.text(x0 + n * c / 2, top - n * c - 0.15, "key", ha="center", va="top", fontsize=FONT - 4)
+    ax.text(
+        8.65,
+        0.9,
+        "on [r, r] (a random text repeated), the second copy of each character\n"
+        "attends to the character that FOLLOWED its first copy: it can copy a name it has seen",
+        ha="center",
+        va="center",
+        fontsize=FONT - 4,
+        color="#444",
+    )
+    ax.text(
+        8.65,
+        0.1,
+        "light cells: the causal mask allows them (key ≤ query)",
+        ha="center",
+        va="center",
+        fontsize=FONT - 4,
+        color="#444",
+    )
+    ax.set_title(
+        "A character-level language model from the course's parts, and what two of its heads do", fontsize=FONT + 1
+    )
+    return fig, ax
+
+
 # name -> (function, keyword arguments): what `save_all` writes, one PNG per entry.
 DIAGRAMS = {
     "one_query": (one_query, {}),
@@ -1063,6 +1143,7 @@ DIAGRAMS = {
     "rnn_vs_self_attention": (rnn_vs_self_attention, {}),
     "graph_attention": (graph_attention, {}),
     "efficient_patterns": (efficient_patterns, {}),
+    "char_language_model": (char_language_model, {}),
 }
 
 

@@ -40,7 +40,15 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from ._validate import check_qkv, check_scale, check_tensor, shape_of
+from ._validate import (
+    check_flag,
+    check_generator,
+    check_int,
+    check_qkv,
+    check_scale,
+    check_tensor,
+    shape_of,
+)
 from .attention import HALF_DTYPES, MultiHeadSelfAttention, scaled_dot_product_attention, window_mask
 
 __all__ = [
@@ -79,19 +87,14 @@ FEATURE_MAPS = ("elu", "performer")
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _check_qkv(q, k, v, same_length: bool = False) -> None:
-    """q (..., N_q, d), k (..., N_k, d), v (..., N_k, d_v): same dtype, broadcastable leading dims."""
+def _check_qkv(q, k, v, same_length: bool = False, causal=False) -> None:
+    """q (..., N_q, d), k (..., N_k, d), v (..., N_k, d_v): same dtype and device, broadcastable leading dims."""
     check_qkv(q, k, v)
+    check_flag(causal, "causal")
     if same_length and q.shape[-2] != k.shape[-2]:
         raise ValueError(
             f"q and k must have the same length N (self-attention) here: got q {shape_of(q)}, k {shape_of(k)}"
         )
-
-
-def _check_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _safe_divide(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
@@ -123,14 +126,14 @@ def performer_projection(
     orthogonal=True draws the rows in orthogonal blocks of d (lower variance), each row rescaled to the norm
     of a Gaussian vector so that the marginals stay N(0, I_d). num_features m defaults to 4 d.
     """
-    d = _check_int(d, "d")
-    m = 4 * d if num_features is None else _check_int(num_features, "num_features")
+    d = check_int(d, "d")
+    m = 4 * d if num_features is None else check_int(num_features, "num_features")
     if generator is None:
         if seed is None:
             raise ValueError("pass a seed or a generator: the random projection must be reproducible")
-        generator = torch.Generator().manual_seed(_check_int(seed, "seed", minimum=0))
-    elif not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        generator = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0))
+    else:
+        check_generator(generator)
     if not orthogonal:
         w = torch.randn(m, d, generator=generator, dtype=torch.float64)
     else:
@@ -161,8 +164,7 @@ def performer_features(
     cancels in attention's ratio: per query for queries, one per sequence (over all keys) for keys.
     """
     check_tensor(x, "x")
-    if not isinstance(projection, torch.Tensor) or projection.ndim != 2 or projection.shape[1] != x.shape[-1]:
-        raise ValueError(f"projection must have shape (m, d={x.shape[-1]}), got {shape_of(projection)}")
+    _check_projection(projection, x.shape[-1])
     logits = _performer_logits(x, projection, check_scale(scale, x.shape[-1]))
     dims = (-1,) if is_query else (-2, -1)
     shift = logits.amax(dim=dims, keepdim=True).detach()  # a constant per query / per sequence: it cancels
@@ -182,9 +184,15 @@ def _projection_for(q: torch.Tensor, feature_map: str, projection, scale=None) -
         return None
     if projection is None:
         return performer_projection(q.shape[-1], dtype=q.dtype, device=q.device)  # seed 0: reproducible
-    if not isinstance(projection, torch.Tensor) or projection.ndim != 2 or projection.shape[1] != q.shape[-1]:
-        raise ValueError(f"projection must have shape (m, d={q.shape[-1]}), got {shape_of(projection)}")
+    _check_projection(projection, q.shape[-1])
     return projection.to(dtype=q.dtype, device=q.device)
+
+
+def _check_projection(projection, d: int) -> None:
+    """Performer's W: a finite floating-point tensor of shape (m, d)."""
+    check_tensor(projection, "projection", min_ndim=2)
+    if projection.ndim != 2 or projection.shape[1] != d:
+        raise ValueError(f"projection must have shape (m, d={d}), got {shape_of(projection)}")
 
 
 def linear_attention(
@@ -203,7 +211,7 @@ def linear_attention(
     feature_map "elu" (elu + 1) or "performer" (random features from `projection`, shape (m, d); default
     `performer_projection(d)` with seed 0; `scale` as in softmax attention, None = 1/sqrt(d)).
     """
-    _check_qkv(q, k, v, same_length=causal)
+    _check_qkv(q, k, v, same_length=causal, causal=causal)
     feature_map = _check_feature_map(feature_map)
     projection = _projection_for(q, feature_map, projection, scale)
     if feature_map == "elu":
@@ -323,8 +331,8 @@ def local_attention(
     key within the window), O(N window) memory, never N x N. Equals softmax attention masked with
     `attention.window_mask(N, window, causal)`, and exact attention when window >= N - 1.
     """
-    _check_qkv(q, k, v, same_length=True)
-    window = _check_int(window, "window", minimum=0)
+    _check_qkv(q, k, v, same_length=True, causal=causal)
+    window = check_int(window, "window", minimum=0)
     scale = check_scale(scale, q.shape[-1])
     if q.dtype in HALF_DTYPES:  # scores and softmax in float32 (q k^T can overflow fp16), output cast back
         return local_attention(q.float(), k.float(), v.float(), window, causal, scale).to(q.dtype)
@@ -347,9 +355,10 @@ def local_attention(
 def block_sparse_mask(n: int, block: int, n_global: int = 0, causal: bool = False) -> torch.Tensor:
     """(n, n) bool, True = may attend: keys in the query's block of `block` tokens or a neighbour block, plus
     the first `n_global` tokens, which attend to and are attended by every token (only the past if causal)."""
-    n = _check_int(n, "n")
-    block = _check_int(block, "block")
-    n_global = _check_int(n_global, "n_global", minimum=0)
+    n = check_int(n, "n")
+    block = check_int(block, "block")
+    n_global = check_int(n_global, "n_global", minimum=0)
+    causal = check_flag(causal, "causal")
     if n_global > n:
         raise ValueError(f"n_global must be at most n={n}, got {n_global}")
     i = torch.arange(n)[:, None]
@@ -374,9 +383,9 @@ def block_sparse_attention(
     n_global)) memory; the n_global global queries attend to all N keys. Equals exact attention when
     block >= N (one block holds the sequence).
     """
-    _check_qkv(q, k, v, same_length=True)
-    block = _check_int(block, "block")
-    n_global = _check_int(n_global, "n_global", minimum=0)
+    _check_qkv(q, k, v, same_length=True, causal=causal)
+    block = check_int(block, "block")
+    n_global = check_int(n_global, "n_global", minimum=0)
     scale = check_scale(scale, q.shape[-1])
     if q.dtype in HALF_DTYPES:  # scores and softmax in float32 (q k^T can overflow fp16), output cast back
         return block_sparse_attention(q.float(), k.float(), v.float(), block, n_global, causal, scale).to(q.dtype)
@@ -415,12 +424,12 @@ def low_rank_projection(
     n: int, rank: int, seed: int | None = 0, generator: torch.Generator | None = None, dtype=torch.float32
 ) -> torch.Tensor:
     """A fixed random Linformer projection E (rank, n), entries N(0, 1/n), reproducible by seed or generator."""
-    n = _check_int(n, "n")
-    rank = _check_int(rank, "rank")
+    n = check_int(n, "n")
+    rank = check_int(rank, "rank")
     if generator is None:
         if seed is None:
             raise ValueError("pass a seed or a generator: the random projection must be reproducible")
-        generator = torch.Generator().manual_seed(_check_int(seed, "seed", minimum=0))
+        generator = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0))
     return (torch.randn(rank, n, generator=generator, dtype=torch.float64) / math.sqrt(n)).to(dtype)
 
 
@@ -445,6 +454,7 @@ def low_rank_attention(
             raise TypeError(f"{name} must be a torch.Tensor of shape (r, N_k={n_k}), got {type(P).__name__}")
         if P.ndim < 2 or P.shape[-1] != n_k:
             raise ValueError(f"{name} must have shape (r, N_k={n_k}) (k {shape_of(k)}), got {shape_of(P)}")
+        check_tensor(P, name)  # floating point and finite
     if E.shape[-2] != F.shape[-2]:
         raise ValueError(f"E and F must have the same rank r: got E {shape_of(E)}, F {shape_of(F)}")
     k_low = E.to(k.dtype) @ k  # (r, N) @ (..., N, d) -> (..., r, d)
@@ -456,7 +466,7 @@ def exact_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False, scale: float | None = None
 ) -> torch.Tensor:
     """Softmax attention that builds the (..., N_q, N_k) score matrix (course_utils.attention); (..., N_q, d_v)."""
-    _check_qkv(q, k, v, same_length=causal)
+    _check_qkv(q, k, v, same_length=causal, causal=causal)
     return scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scale)
 
 
@@ -468,7 +478,7 @@ def flash_attention(
     On a CUDA GPU that is the course's Triton flash kernel (backend "auto"); on a CPU it asks for torch's SDPA
     (backend "sdpa"), whose CPU kernel is itself a blockwise flash attention. Same numbers as exact attention.
     """
-    _check_qkv(q, k, v, same_length=causal)
+    _check_qkv(q, k, v, same_length=causal, causal=causal)
     from . import gpu  # imported here: `import course_utils` must not import the Triton module
 
     lead = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
@@ -499,13 +509,13 @@ class Variant:
     def __post_init__(self):
         if self.kind not in VARIANTS:
             raise ValueError(f"kind must be one of {VARIANTS}, got {self.kind!r}")
-        _check_int(self.window, "window", minimum=0)
-        _check_int(self.block, "block")
-        _check_int(self.n_global, "n_global", minimum=0)
-        _check_int(self.rank, "rank")
+        check_int(self.window, "window", minimum=0)
+        check_int(self.block, "block")
+        check_int(self.n_global, "n_global", minimum=0)
+        check_int(self.rank, "rank")
         if self.num_features is not None:
-            _check_int(self.num_features, "num_features")
-        _check_int(self.seed, "seed", minimum=0)
+            check_int(self.num_features, "num_features")
+        check_int(self.seed, "seed", minimum=0)
 
     @property
     def label(self) -> str:
@@ -579,7 +589,7 @@ def effective_weights(
 ) -> torch.Tensor:
     """The dense (..., N, N) matrix W with attend(q, k, v, variant) = W v, built in full (for pictures/tests)."""
     variant = _as_variant(variant)
-    _check_qkv(q, k, k, same_length=True)
+    _check_qkv(q, k, k, same_length=True, causal=causal)
     if q.dtype in HALF_DTYPES:  # built in float32 (q k^T can overflow fp16), returned in the inputs' dtype
         E, F, projection = (None if t is None else t.float() for t in (E, F, projection))
         return effective_weights(q.float(), k.float(), variant, causal, E, F, projection).to(q.dtype)
@@ -623,9 +633,8 @@ def attention_pattern(
     row-scaled |weight| picture for every variant, masked ones included (exact: the softmax weights).
     """
     variant = _as_variant(variant)
-    n = _check_int(n, "n")
-    if not isinstance(weights, bool):
-        raise TypeError(f"weights must be a bool, got {type(weights).__name__}")
+    n = check_int(n, "n")
+    weights = check_flag(weights, "weights")
     if not weights:
         if variant.kind in ("exact", "flash"):
             mask = torch.ones(n, n, dtype=torch.bool)
@@ -634,8 +643,8 @@ def attention_pattern(
             return window_mask(n, variant.window, causal=causal).double().numpy()
         if variant.kind == "block_sparse":
             return block_sparse_mask(n, variant.block, min(variant.n_global, n), causal=causal).double().numpy()
-    g = torch.Generator().manual_seed(_check_int(seed, "seed", minimum=0))
-    d = _check_int(d, "d")
+    g = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0))
+    d = check_int(d, "d")
     q, k = (torch.randn(n, d, generator=g, dtype=torch.float64) for _ in range(2))  # (n, d) each
     w = effective_weights(q, k, variant, causal=causal).abs()  # (n, n)
     return (w / w.amax(-1, keepdim=True)).numpy()
@@ -655,7 +664,7 @@ class EfficientSelfAttention(MultiHeadSelfAttention):
         if self.variant.kind == "low_rank":
             if seq_len is None:
                 raise ValueError("low_rank attention needs seq_len (its projections E, F are (rank, seq_len))")
-            seq_len = _check_int(seq_len, "seq_len")
+            seq_len = check_int(seq_len, "seq_len")
             g = torch.Generator().manual_seed(self.variant.seed)
             E = low_rank_projection(seq_len, self.variant.rank, generator=g)
             F = low_rank_projection(seq_len, self.variant.rank, generator=g)
@@ -752,7 +761,7 @@ def measure(fn: Callable[[], torch.Tensor]) -> tuple[int, int]:
 def attention_bytes(variant: Variant | str, n: int, heads: int = 1, batch: int = 1, d: int = 16) -> int:
     """Bytes (float32) of the largest intermediate of `attend` for that variant at length n, measured."""
     variant = _as_variant(variant)
-    n = _check_int(n, "n")
+    n = check_int(n, "n")
     q = torch.zeros(batch, heads, n, d)
     return measure(lambda: attend(q, q, q, variant))[1]
 
@@ -797,8 +806,8 @@ def scaling_benchmark(
     `python -m course_utils.efficient` prints the table for N up to 2048.
     """
     variants = [_as_variant(v) for v in variants]
-    ns = tuple(_check_int(n, "n") for n in ns)
-    repeats = _check_int(repeats, "repeats")
+    ns = tuple(check_int(n, "n") for n in ns)
+    repeats = check_int(repeats, "repeats")
     device = torch.device(device) if device is not None else torch.device("cpu")
     g = torch.Generator().manual_seed(seed)
     seconds, flops, nbytes = {}, {}, {}

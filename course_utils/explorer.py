@@ -3,6 +3,11 @@ by it), √d scaling, heads (numbered from 0), mask, and whether positions are a
 
     cu.explorer.explore()                      # the built-in example sentence, random projections
     cu.explorer.explore(x, tokens, wq, wk)     # your own embeddings (N, D) and projections (D, D)
+    cu.explorer.explore(model="shakespeare", text="To be, or not to be")   # lesson 12's trained model
+
+The model mode runs a trained character-level model (`course_utils.language.CharLM`; "shakespeare" is the
+shipped checkpoint) on the text you type and shows every head's causal attention, layer by layer, with one
+query character's weights as bars.
 
 In a live notebook frontend (JupyterLab, Colab, VS Code) with ipywidgets installed it shows controls; elsewhere
 (ipywidgets missing, a plain viewer, nbclient, nbval) it draws one static figure of the same view, which is
@@ -35,6 +40,10 @@ __all__ = [
     "build_widget",
     "explore",
     "live_frontend",
+    "ModelExplorerConfig",
+    "model_weights",
+    "model_figure",
+    "build_model_widget",
 ]
 
 MASKS = ("none", "causal", "window")
@@ -275,6 +284,189 @@ def build_widget(x=None, tokens=None, wq=None, wk=None, config: ExplorerConfig =
     return box
 
 
+# ---------------------------------------------------------------------------------------------------------
+# The model mode: a trained language model's heads on a text the learner types (lesson 12)
+# ---------------------------------------------------------------------------------------------------------
+
+MODEL_TEXT = "ROMEO.\nBut soft, what light through yonder window breaks?"
+MAX_CHARS = 80  # longest text the figure labels legibly (the model itself reads up to its context)
+
+
+@dataclass(frozen=True)
+class ModelExplorerConfig:
+    """What the model mode shows."""
+
+    text: str = MODEL_TEXT  # the characters the model reads
+    layer: int | str = "all"  # one layer (0-based) or "all", one row of heads per layer
+    query: int = -1  # the character whose weights are shown as bars (-1: the last one)
+
+    def check(self, num_layers: int, alphabet: str) -> ModelExplorerConfig:
+        """This config, or a ValueError naming the field that does not fit the model."""
+        if not isinstance(self.text, str) or not 2 <= len(self.text) <= MAX_CHARS:
+            got = f"{len(self.text)} characters" if isinstance(self.text, str) else type(self.text).__name__
+            raise ValueError(f"text must be a str of 2 to {MAX_CHARS} characters, got {got}")
+        unknown = sorted(set(self.text) - set(alphabet))
+        if unknown:
+            raise ValueError(f"text holds characters the model does not know: {''.join(unknown)!r}")
+        if self.layer != "all" and (
+            isinstance(self.layer, bool)
+            or not isinstance(self.layer, (int, np.integer))
+            or not 0 <= self.layer < num_layers
+        ):
+            raise ValueError(f"layer must be 'all' or a layer index in [0, {num_layers}), got {self.layer!r}")
+        n = len(self.text)
+        if isinstance(self.query, bool) or not isinstance(self.query, (int, np.integer)) or not -n <= self.query < n:
+            raise ValueError(f"query must be a character index in [-{n}, {n}), got {self.query!r}")
+        return self
+
+    def layers(self, num_layers: int) -> list[int]:
+        return list(range(num_layers)) if self.layer == "all" else [int(self.layer)]
+
+
+def _model(model, chars):
+    """The shipped checkpoint for model="shakespeare", else the given CharLM and its alphabet."""
+    from .language import CharLM, CharVocab, load_checkpoint
+
+    if isinstance(model, str):
+        if model != "shakespeare":
+            raise ValueError(f"model must be 'shakespeare' (the shipped checkpoint) or a CharLM, got {model!r}")
+        return load_checkpoint()
+    if not isinstance(model, CharLM):
+        raise TypeError(f"model must be 'shakespeare' or a course_utils.language.CharLM, got {type(model).__name__}")
+    if not isinstance(chars, CharVocab) or chars.size != model.config.vocab_size:
+        raise ValueError("pass chars=, the CharVocab the model was trained with (its size must match the model's)")
+    return model, chars
+
+
+def model_weights(model, chars, config: ModelExplorerConfig = ModelExplorerConfig()) -> np.ndarray:
+    """Every head's causal attention on config.text, (L, H, N, N) float64; row i is character i's weights."""
+    from .language import attention_maps
+
+    model, chars = _model(model, chars)
+    config.check(model.config.num_layers, chars.chars)
+    return attention_maps(model, chars.encode(config.text)).double().numpy()  # (L, H, N, N)
+
+
+def _label(c: str) -> str:
+    return {"\n": "⏎", " ": "␣"}.get(c, c)
+
+
+def model_figure(text: str, w: np.ndarray, config: ModelExplorerConfig):
+    """One row per layer shown: a heatmap per head (the query's row framed) and the query's weights as bars."""
+    w = np.asarray(w, dtype=np.float64)
+    if w.ndim != 4 or w.shape[2] != w.shape[3] or w.shape[2] != len(text):
+        raise ValueError(f"w must have shape (L, H, N, N) with N = {len(text)} characters, got {shape_of(w)}")
+    L, H, n = w.shape[0], w.shape[1], w.shape[2]
+    layers = config.layers(L)
+    q = config.query % n
+    labels = [_label(c) for c in text]
+    fig, axes = plt.subplots(
+        len(layers),
+        H + 1,
+        figsize=(2.6 * H + 4.2, 2.9 * len(layers) + 0.6),
+        gridspec_kw={"width_ratios": [1.0] * H + [1.6]},
+        squeeze=False,
+    )
+    fontsize = 7 if n <= 40 else 5
+    for row, layer in enumerate(layers):
+        for head in range(H):
+            ax = axes[row, head]
+            heatmap(
+                w[layer, head],
+                ax=ax,
+                row_labels=labels,
+                col_labels=labels,
+                vmin=0.0,
+                vmax=1.0,
+                colorbar=False,
+                title=f"layer {layer} head {head}",
+                xlabel="key" if row == len(layers) - 1 else None,
+                ylabel="query" if head == 0 else None,
+            )
+            ax.tick_params(axis="both", labelsize=fontsize, length=0)
+            ax.add_patch(plt.Rectangle((-0.5, q - 0.5), n, 1.0, fill=False, edgecolor="red", linewidth=1.5))
+        ax = axes[row, -1]
+        width = 0.8 / H
+        for head in range(H):
+            ax.bar(np.arange(n) + (head - (H - 1) / 2) * width, w[layer, head, q], width=width, label=f"head {head}")
+        ax.set_xticks(range(n))
+        ax.set_xticklabels(labels, fontsize=fontsize)
+        ax.set_ylim(0.0, 1.05)
+        ax.set_ylabel("weight")
+        ax.set_title(f"layer {layer}: weights of character {q} ({text[q]!r})", fontsize=9)
+        if row == 0:
+            ax.legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"the trained model's heads on {len(text)} characters (causal: each reads only the past)", fontsize=10)
+    fig.tight_layout()
+    return fig, axes
+
+
+def build_model_widget(model="shakespeare", chars=None, config: ModelExplorerConfig = ModelExplorerConfig()):
+    """The model mode as an ipywidgets VBox: a text box, a layer choice and a query slider above the figure.
+
+    The box's `.config` holds the current settings and `.weights` the (L, H, N, N) weights computed.
+    """
+    import ipywidgets as widgets
+
+    model, chars = _model(model, chars)
+    L = model.config.num_layers
+    config.check(L, chars.chars)
+    n = len(config.text)
+    style = {"description_width": "initial"}
+    text = widgets.Text(
+        value=config.text,
+        description="text",
+        continuous_update=False,
+        style=style,
+        layout=widgets.Layout(width="520px"),
+        tooltip=f"type up to {MAX_CHARS} characters and press Enter",
+    )
+    layer = widgets.Dropdown(
+        options=["all"] + list(range(L)),
+        value=config.layer,
+        description="layer",
+        style=style,
+        layout=widgets.Layout(width="130px"),
+    )
+    query = widgets.IntSlider(
+        value=config.query % n, min=0, max=n - 1, description="query character", style=style, continuous_update=False
+    )
+    message = widgets.HTML()
+    out = widgets.Output()
+    box = widgets.VBox([widgets.HBox([text, layer]), widgets.HBox([query, message]), out])
+
+    def redraw(_=None) -> None:
+        query.max = max(1, len(text.value) - 1)
+        candidate = ModelExplorerConfig(text=text.value, layer=layer.value, query=min(query.value, query.max))
+        try:
+            candidate.check(L, chars.chars)
+        except ValueError as exc:  # keep the last good view and say why
+            message.value = f"<span style='color:#b00'>{exc}</span>"
+            return
+        message.value = f"query {candidate.query}: {candidate.text[candidate.query]!r}"
+        box.config = candidate
+        box.weights = model_weights(model, chars, candidate)
+        with out:
+            out.clear_output(wait=True)
+            fig, _ = model_figure(candidate.text, box.weights, candidate)
+            plt.show()
+            plt.close(fig)
+
+    def new_text(change) -> None:
+        """A new text: the query moves to its last character (the one whose next character is predicted)."""
+        query.max = max(1, len(change["new"]) - 1)
+        if query.value != query.max:
+            query.value = query.max  # redraws through the query's observer
+        else:
+            redraw()
+
+    text.observe(new_text, names="value")
+    for control in (layer, query):
+        control.observe(redraw, names="value")
+    redraw()
+    return box
+
+
 def _resolve(x, tokens, wq, wk):
     """Fill in the example where x is None; check tokens against x."""
     if x is None:
@@ -291,42 +483,70 @@ def _resolve(x, tokens, wq, wk):
     return tokens, x, wq, wk
 
 
-def explore(x=None, tokens=None, wq=None, wk=None, interactive: bool | None = None, **settings) -> None:
-    """Show the explorer: widgets in a live frontend, else a static figure of the same view.
+def _display_widget(box) -> None:
+    from IPython.display import display
 
-    x (N, D), wq and wk (D, D) default to `example()`; `settings` are ExplorerConfig fields (query=3, mask=...).
-    Returns nothing, so a cell ending with this call stores one figure and no repr.
-    """
-    unknown = set(settings) - set(ExplorerConfig.__dataclass_fields__)
-    if unknown:
-        fields = list(ExplorerConfig.__dataclass_fields__)
-        raise TypeError(f"unknown settings {sorted(unknown)}; ExplorerConfig has {fields}")
-    config = replace(ExplorerConfig(), **settings)
-    tokens, x, wq, wk = _resolve(x, tokens, wq, wk)
-    config.check(*x.shape)
+    # a fixed text/plain twin (not the widget's repr) keeps stored outputs stable
+    display(
+        {
+            "text/plain": "attention explorer (widgets: run the cell in a live notebook)",
+            "application/vnd.jupyter.widget-view+json": {
+                "version_major": 2,
+                "version_minor": 0,
+                "model_id": box.model_id,
+            },
+        },
+        raw=True,
+    )
+
+
+def _want_widgets(interactive: bool | None) -> bool:
     if interactive is None:
         interactive = live_frontend()
     if interactive:
         try:
             import ipywidgets  # noqa: F401
         except ImportError:
-            interactive = False
-    if interactive:
-        from IPython.display import display
+            return False
+    return bool(interactive)
 
-        box = build_widget(x, tokens, wq, wk, config)
-        # a fixed text/plain twin (not the widget's repr) keeps stored outputs stable
-        display(
-            {
-                "text/plain": "attention explorer (widgets: run the cell in a live notebook)",
-                "application/vnd.jupyter.widget-view+json": {
-                    "version_major": 2,
-                    "version_minor": 0,
-                    "model_id": box.model_id,
-                },
-            },
-            raw=True,
-        )
+
+def _settings(cls, settings: dict):
+    unknown = set(settings) - set(cls.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown settings {sorted(unknown)}; {cls.__name__} has {list(cls.__dataclass_fields__)}")
+    return replace(cls(), **settings)
+
+
+def explore(
+    x=None, tokens=None, wq=None, wk=None, interactive: bool | None = None, model=None, chars=None, **settings
+) -> None:
+    """Show the explorer: widgets in a live frontend, else a static figure of the same view.
+
+    x (N, D), wq and wk (D, D) default to `example()`; `settings` are ExplorerConfig fields (query=3, mask=...).
+    With model="shakespeare" (or a CharLM and its chars) it shows that model's heads instead; `settings` are then
+    ModelExplorerConfig fields (text="...", layer=0, query=-1).
+    Returns nothing, so a cell ending with this call stores one figure and no repr.
+    """
+    if model is not None:
+        if x is not None or tokens is not None or wq is not None or wk is not None:
+            raise ValueError("the model mode takes text=..., not x, tokens, wq, wk")
+        config = _settings(ModelExplorerConfig, settings)
+        model, chars = _model(model, chars)
+        config.check(model.config.num_layers, chars.chars)
+        if _want_widgets(interactive):
+            _display_widget(build_model_widget(model, chars, config))
+            return None
+        fig, _ = model_figure(config.text, model_weights(model, chars, config), config)
+        plt.show()
+        return None
+    if chars is not None:
+        raise ValueError("chars= goes with model=; the projection mode takes x, tokens, wq, wk")
+    config = _settings(ExplorerConfig, settings)
+    tokens, x, wq, wk = _resolve(x, tokens, wq, wk)
+    config.check(*x.shape)
+    if _want_widgets(interactive):
+        _display_widget(build_widget(x, tokens, wq, wk, config))
         return None
     fig, _ = figure(tokens, weights(x, wq, wk, config), config, x.shape[1])
     plt.show()

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validate import shape_of
+from ._validate import check_flag, check_int, check_mask, check_number, check_positive_int, check_tensor, shape_of
 from .attention import MultiHeadSelfAttention, graph_mask
 from .models import Block, Encoder
 from .training import TrainConfig, train_classifier
@@ -51,8 +51,8 @@ def karate_club(labelled_per_class: int = 2, seed: int = 0) -> KarateClub:
     """The karate club with `labelled_per_class` labelled nodes per club: the two leaders (0 and 33) + random others."""
     import networkx as nx
 
-    if isinstance(labelled_per_class, bool) or not isinstance(labelled_per_class, int) or labelled_per_class < 1:
-        raise ValueError(f"labelled_per_class must be an int >= 1, got {labelled_per_class!r}")
+    labelled_per_class = check_positive_int(labelled_per_class, "labelled_per_class")
+    seed = check_int(seed, "seed", minimum=0)
     g = nx.karate_club_graph()
     n = g.number_of_nodes()
     labels = torch.tensor([CLUBS.index(g.nodes[i]["club"]) for i in range(n)])
@@ -75,8 +75,11 @@ class AdditiveGraphAttention(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int = 1, negative_slope: float = 0.2):
         super().__init__()
+        d_model, num_heads = check_positive_int(d_model, "d_model"), check_positive_int(num_heads, "num_heads")
+        negative_slope = check_number(negative_slope, "negative_slope", positive=False, minimum=0.0)
         if d_model % num_heads:
             raise ValueError(f"d_model={d_model} must be divisible by num_heads={num_heads}")
+        self.d_model = d_model
         self.num_heads, self.d_head = num_heads, d_model // num_heads
         self.W = nn.Linear(d_model, d_model, bias=False)  # the shared W of GAT
         self.a_q = nn.Parameter(torch.randn(num_heads, self.d_head) / self.d_head**0.5)  # a's query half
@@ -89,17 +92,33 @@ class AdditiveGraphAttention(nn.Module):
         return self._weights_and_values(x, attn_mask, is_causal)[0]
 
     def _weights_and_values(self, x, attn_mask, is_causal):
-        if not isinstance(x, torch.Tensor) or x.ndim != 3:
-            raise ValueError(f"x must be a tensor of shape (B, N, D), got {shape_of(x)}")
-        if is_causal:
+        check_tensor(x, "x", min_ndim=3)
+        if x.ndim != 3 or x.shape[-1] != self.d_model:
+            raise ValueError(f"x must have shape (B, N, d_model={self.d_model}), got {shape_of(x)}")
+        if check_flag(is_causal, "is_causal"):
             raise ValueError("graph attention has no causal order: pass the graph as attn_mask")
+        if x.dtype != self.W.weight.dtype:
+            raise TypeError(f"x has dtype {x.dtype} but the weights are {self.W.weight.dtype}: convert one")
         B, N, D = x.shape
+        attn_mask = check_mask(attn_mask)
+        if attn_mask is not None:
+            try:
+                fits = torch.broadcast_shapes(attn_mask.shape, (B, self.num_heads, N, N)) == (B, self.num_heads, N, N)
+            except RuntimeError:
+                fits = False
+            if not fits:
+                raise ValueError(
+                    f"attn_mask must broadcast to the scores' shape ({B}, {self.num_heads}, {N}, {N}) for x "
+                    f"{shape_of(x)}, got {shape_of(attn_mask)}"
+                )
         h = self.W(x).view(B, N, self.num_heads, self.d_head).transpose(1, 2)  # (B, N, D) -> (B, H, N, d)
         s_q = (h * self.a_q[:, None, :]).sum(-1)  # (B, H, N): a_q . W h_i
         s_k = (h * self.a_k[:, None, :]).sum(-1)  # (B, H, N): a_k . W h_j
         scores = nn.functional.leaky_relu(s_q[..., :, None] + s_k[..., None, :], self.negative_slope)  # (B, H, N, N)
-        if attn_mask is not None:
+        if attn_mask is not None and attn_mask.dtype == torch.bool:
             scores = scores.masked_fill(~attn_mask, float("-inf"))  # mask BEFORE the softmax
+        elif attn_mask is not None:
+            scores = scores + attn_mask.to(scores.dtype)  # a float mask is added (SDPA's polarity; -inf forbids)
         m = scores.amax(-1, keepdim=True)
         e = torch.exp(scores - torch.where(torch.isfinite(m), m, torch.zeros_like(m)).detach())
         total = e.sum(-1, keepdim=True)
@@ -138,7 +157,8 @@ class GraphAttentionClassifier(nn.Module):
         self.register_buffer("mask", mask)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        if not isinstance(features, torch.Tensor) or features.ndim != 3:
+        check_tensor(features, "features", min_ndim=3)
+        if features.ndim != 3:
             raise ValueError(f"features must be a tensor of shape (B, n, F), got {shape_of(features)}")
         if self.mask is not None and features.shape[1] != self.mask.shape[0]:
             raise ValueError(f"features must hold {self.mask.shape[0]} nodes, got shape {shape_of(features)}")

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ._validate import check_int, check_positive_int
 from .attention import MultiHeadSelfAttention
 
 __all__ = ["Block", "Encoder", "tiny_transformer", "WindowMLP"]
@@ -24,6 +25,8 @@ class Block(nn.Module):
 
     def __init__(self, d_model: int, attention: nn.Module, d_ff: int | None = None):
         super().__init__()
+        d_model = check_positive_int(d_model, "d_model")
+        d_ff = None if d_ff is None else check_positive_int(d_ff, "d_ff")
         self.norm1 = nn.LayerNorm(d_model)
         self.attn = attention
         self.norm2 = nn.LayerNorm(d_model)
@@ -55,6 +58,7 @@ class Encoder(nn.Module):
         super().__init__()
         if pool not in POOLS:
             raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
+        d_model, n_classes = check_positive_int(d_model, "d_model"), check_positive_int(n_classes, "n_classes")
         self.embed, self.position, self.pool = embed, position, pool
         self.blocks = nn.ModuleList(blocks)
         self.norm = nn.LayerNorm(d_model)
@@ -109,8 +113,7 @@ def tiny_transformer(
     attention(d_model, num_heads) builds each block's attention (default: MultiHeadSelfAttention).
     """
     for name, value in (("vocab_size", vocab_size), ("n_classes", n_classes), ("n_layers", n_layers)):
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive_int(value, name)
     make = attention or MultiHeadSelfAttention
     blocks = [Block(d_model, make(d_model, num_heads)) for _ in range(n_layers)]
     return Encoder(nn.Embedding(vocab_size, d_model), blocks, d_model, n_classes, pool=pool, position=position)
@@ -124,8 +127,8 @@ class WindowMLP(nn.Module):
 
     def __init__(self, vocab_size: int, n_classes: int, half_width: int, hidden: int = 64):
         super().__init__()
-        if not isinstance(half_width, int) or half_width < 0:
-            raise ValueError(f"half_width must be a non-negative int, got {half_width!r}")
+        half_width = check_int(half_width, "half_width", minimum=0)
+        vocab_size = check_positive_int(vocab_size, "vocab_size")
         self.vocab_size, self.half_width = vocab_size, half_width
         window = 2 * half_width + 1
         self.net = nn.Sequential(nn.Linear(window * vocab_size, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ._validate import check_positive_int, shape_of
+from ._validate import check_int, check_positive_int, check_tensor, shape_of
 from .attention import MultiHeadSelfAttention
 from .models import Block, Encoder
 from .tasks.recall import RecallTask
@@ -38,13 +38,10 @@ __all__ = [
 
 
 def _check_input(x, d_in: int) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim != 3 or x.shape[-1] != d_in or x.shape[1] == 0:
+    """x (B, N >= 1, d_in): a finite floating-point tensor."""
+    if isinstance(x, torch.Tensor) and (x.ndim != 3 or x.shape[-1] != d_in or x.shape[1] == 0):
         raise ValueError(f"x must have shape (B, N >= 1, d_in={d_in}), got {shape_of(x)}")
-    if not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
-    return x
+    return check_tensor(x, "x", min_ndim=3)
 
 
 class LSTMClassifier(nn.Module):
@@ -185,8 +182,7 @@ def compare_on_recall(
     """Train an LSTM and a one-block transformer of matched size on recall; test each at every length."""
     if not isinstance(config, RecallComparison):
         raise TypeError(f"config must be a RecallComparison, got {type(config).__name__}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = check_int(seed, "seed", minimum=0)
     task = RecallTask(config.n_keys, config.n_values)
     torch.manual_seed(seed)
     attention = recall_transformer(task.d_in, task.n_values, config.d_model, config.num_heads, config.d_ff)

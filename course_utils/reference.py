@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._validate import as_matrix, check_dim, check_positive_int, check_scale, shape_of
+from ._validate import as_matrix, check_dim, check_flag, check_positive_int, check_scale, shape_of
 
 __all__ = [
     "softmax",
@@ -67,13 +67,23 @@ def _projections(I, Wq, Wk, Wv=None):
     return I, Wq, Wk, Wv
 
 
+def _finite_scores(A: np.ndarray, names: str, *arrays: np.ndarray) -> np.ndarray:
+    """The scores, or an error naming the caller's arguments when they overflowed float64 (inputs too large)."""
+    if not np.all(np.isfinite(A)):
+        got = ", ".join(f"{n} {shape_of(a)} (max |.| {np.abs(a).max():.3g})" for n, a in zip(names.split(), arrays))
+        raise ValueError(f"the scores overflow float64 (inf or NaN): got {got}; scale the inputs down")
+    return A
+
+
 def dot_product_scores(I, Wq, Wk, scale: float | None = None) -> np.ndarray:
     """A = scale * K^T Q, shape (N, N), with A[i, j] = scale * k^i . q^j (query j, key i)."""
     I, Wq, Wk, _ = _projections(I, Wq, Wk)
     s = check_scale(scale, Wq.shape[0])
     Q = Wq @ I  # (d_k, d_in) @ (d_in, N) -> (d_k, N)
     K = Wk @ I  # (d_k, d_in) @ (d_in, N) -> (d_k, N)
-    return s * (K.T @ Q)  # (N, d_k) @ (d_k, N) -> (N, N)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, naming the inputs
+        A = s * (K.T @ Q)  # (N, d_k) @ (d_k, N) -> (N, N)
+    return _finite_scores(A, "I Wq Wk", I, Wq, Wk)
 
 
 def additive_scores(I, Wq, Wk, w) -> np.ndarray:
@@ -97,7 +107,9 @@ def self_attention_loop(I, Wq, Wk, Wv, scale: float | None = None) -> np.ndarray
     v = [Wv @ I[:, i] for i in range(N)]  # v^i = W^v a^i, (d_v,)
     O = np.zeros((Wv.shape[0], N))
     for j in range(N):
-        alpha = np.array([s * (q[j] @ k[i]) for i in range(N)])  # alpha_{j,i} = q^j . k^i
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, naming the inputs
+            alpha = np.array([s * (q[j] @ k[i]) for i in range(N)])  # alpha_{j,i} = q^j . k^i
+        _finite_scores(alpha, "I Wq Wk", I, Wq, Wk)
         alpha_prime = softmax(alpha)  # over i
         O[:, j] = sum(alpha_prime[i] * v[i] for i in range(N))  # b^j = sum_i alpha'_{j,i} v^i
     return O
@@ -110,8 +122,9 @@ def self_attention_matrix(I, Wq, Wk, Wv, scale: float | None = None) -> np.ndarr
     Q = Wq @ I  # (d_k, d_in) @ (d_in, N) -> (d_k, N)
     K = Wk @ I  # (d_k, d_in) @ (d_in, N) -> (d_k, N)
     V = Wv @ I  # (d_v, d_in) @ (d_in, N) -> (d_v, N)
-    A = s * (K.T @ Q)  # (N, d_k) @ (d_k, N) -> (N, N)
-    A_prime = softmax(A, axis=0)  # each column sums to 1
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, naming the inputs
+        A = s * (K.T @ Q)  # (N, d_k) @ (d_k, N) -> (N, N)
+    A_prime = softmax(_finite_scores(A, "I Wq Wk", I, Wq, Wk), axis=0)  # each column sums to 1
     return V @ A_prime  # (d_v, N) @ (N, N) -> (d_v, N)
 
 
@@ -166,6 +179,7 @@ def online_softmax_attention(Q, K, V, block: int = 16, scale: float | None = Non
     K = as_matrix(K, "K")
     V = as_matrix(V, "V")
     block = check_positive_int(block, "block")
+    causal = check_flag(causal, "causal")
     check_dim(K.shape[0], Q.shape[0], "Q's and K's rows (d_k)", ["Q", "K"], [Q, K])
     check_dim(V.shape[1], K.shape[1], "K's and V's columns (N_k)", ["K", "V"], [K, V])
     s = check_scale(scale, Q.shape[0])
@@ -175,7 +189,8 @@ def online_softmax_attention(Q, K, V, block: int = 16, scale: float | None = Non
     acc = np.zeros((V.shape[0], N_q))  # running sum of exp(score - m) * v, (d_v, N_q)
     for start in range(0, N_k, block):
         stop = min(start + block, N_k)
-        S = s * (K[:, start:stop].T @ Q)  # (b, d_k) @ (d_k, N_q) -> (b, N_q)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, naming the inputs
+            S = _finite_scores(s * (K[:, start:stop].T @ Q), "Q K", Q, K)  # (b, d_k) @ (d_k, N_q) -> (b, N_q)
         if causal:
             S = np.where(np.arange(start, stop)[:, None] <= np.arange(N_q)[None, :], S, -np.inf)
         m_new = np.maximum(m, S.max(axis=0))  # (N_q,)

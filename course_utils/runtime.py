@@ -10,6 +10,8 @@ import sys
 import numpy as np
 import torch
 
+from ._validate import check_int
+
 __all__ = ["device", "has_cuda", "in_colab", "seed_everything", "summary"]
 
 
@@ -39,8 +41,7 @@ def in_colab() -> bool:
 
 def seed_everything(seed: int = 0) -> None:
     """Seed Python's `random`, NumPy's global generator and torch (CPU and CUDA)."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = check_int(seed, "seed", minimum=0)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # seeds CUDA too

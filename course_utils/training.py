@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ._validate import shape_of
+from ._validate import check_flag, check_int, check_number, check_positive_int, shape_of
 
 __all__ = ["TrainConfig", "train_classifier", "accuracy", "count_parameters"]
 
@@ -29,6 +29,16 @@ class TrainConfig:
     clip_grad: float | None = 1.0  # gradient-norm clipping; None disables it
     seed: int = 0  # seeds the minibatch sampler (model init is the caller's)
     progress: bool = True  # show a tqdm bar on stderr
+
+    def __post_init__(self):
+        check_positive_int(self.steps, "steps")
+        check_positive_int(self.batch_size, "batch_size")
+        check_number(self.lr, "lr")
+        check_number(self.weight_decay, "weight_decay", positive=False, minimum=0.0)
+        if self.clip_grad is not None:
+            check_number(self.clip_grad, "clip_grad")
+        check_int(self.seed, "seed", minimum=0)
+        check_flag(self.progress, "progress")
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -64,6 +74,8 @@ def train_classifier(
     `data` is either a pair of tensors (x, y) sampled with replacement, or a function
     `make_batch(batch_size, generator) -> (x, y)` that generates fresh examples.
     """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device).train()
     generator = torch.Generator().manual_seed(config.seed)
@@ -89,6 +101,7 @@ def train_classifier(
 @torch.no_grad()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
     """Fraction of correct argmax predictions (per example, or per token where y is (B, N); -100 ignored)."""
+    batch_size = check_positive_int(batch_size, "batch_size")
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length, got x {shape_of(x)}, y {shape_of(y)}")
     model.eval()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ._validate import shape_of
+from ._validate import check_finite, check_int, check_tensor, shape_of
 from .attention import MultiHeadSelfAttention, attention_weights, scaled_dot_product_attention
 from .models import Block, Encoder
 from .positional import LearnedPositionalEncoding
@@ -38,20 +38,11 @@ __all__ = [
 ]
 
 
-def _check_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
 def _check_float_tensor(x, name: str, ndim: int, layout: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor {layout}, got {type(x).__name__}")
-    if x.ndim != ndim:
+    """A finite floating-point tensor of rank `ndim` (layout, e.g. "(B, C, H, W)", goes into the message)."""
+    if isinstance(x, torch.Tensor) and x.ndim != ndim:
         raise ValueError(f"{name} must have shape {layout}, got shape {shape_of(x)}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    return x
+    return check_tensor(x, name, min_ndim=ndim)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -69,7 +60,7 @@ def image_to_vectors(images: torch.Tensor) -> torch.Tensor:
 def vectors_to_image(vectors: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Vector sets (B, H*W, C) -> images (B, C, H, W): the inverse of `image_to_vectors`."""
     vectors = _check_float_tensor(vectors, "vectors", 3, "(B, H*W, C)")
-    height, width = _check_int(height, "height"), _check_int(width, "width")
+    height, width = check_int(height, "height"), check_int(width, "width")
     B, N, C = vectors.shape
     if N != height * width:
         raise ValueError(f"vectors must hold height*width = {height * width} tokens, got shape {shape_of(vectors)}")
@@ -83,7 +74,7 @@ def vectors_to_image(vectors: torch.Tensor, height: int, width: int) -> torch.Te
 
 def kernel_offsets(kernel_size: int = 3) -> list[tuple[int, int]]:
     """The (dy, dx) offsets of a kernel_size x kernel_size window, row by row: one attention head each."""
-    kernel_size = _check_int(kernel_size, "kernel_size")
+    kernel_size = check_int(kernel_size, "kernel_size")
     if kernel_size % 2 == 0:
         raise ValueError(f"kernel_size must be odd (the window is centred on the pixel), got {kernel_size}")
     r = kernel_size // 2
@@ -92,10 +83,8 @@ def kernel_offsets(kernel_size: int = 3) -> list[tuple[int, int]]:
 
 def relative_position_mask(height: int, width: int, dy: int, dx: int) -> torch.Tensor:
     """(N, N) bool, N = height*width: query pixel (r, c) may attend only key pixel (r + dy, c + dx), if inside."""
-    height, width = _check_int(height, "height"), _check_int(width, "width")
-    for name, value in (("dy", dy), ("dx", dx)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    height, width = check_int(height, "height"), check_int(width, "width")
+    dy, dx = check_int(dy, "dy", minimum=None), check_int(dx, "dx", minimum=None)
     r = torch.arange(height).repeat_interleave(width)  # (N,) row of each token
     c = torch.arange(width).repeat(height)  # (N,) column of each token
     same_row = r[None, :] == r[:, None] + dy  # (N, N): key row = query row + dy
@@ -119,7 +108,9 @@ class ConvAsAttention(nn.Module):
             raise ValueError(f"weight must have a square kernel (C_out, C_in, k, k), got shape {shape_of(weight)}")
         if bias is not None and (not isinstance(bias, torch.Tensor) or bias.shape != (C_out,)):
             raise ValueError(f"bias must be None or a tensor of shape ({C_out},), got {shape_of(bias)}")
-        self.height, self.width = _check_int(height, "height"), _check_int(width, "width")
+        if bias is not None:
+            check_finite(bias, "bias")
+        self.height, self.width = check_int(height, "height"), check_int(width, "width")
         self.offsets = kernel_offsets(k)
         self.c_in, self.c_out = C_in, C_out
         masks = [relative_position_mask(self.height, self.width, dy, dx) for dy, dx in self.offsets]
@@ -180,6 +171,24 @@ class ConvAsAttention(nn.Module):
 # ---------------------------------------------------------------------------------------------------------
 
 
+def _image_shape(in_channels: int, height: int, width: int, minimum: int = 1) -> tuple[int, int, int]:
+    """(C, H, W) the model was built for."""
+    return (
+        check_int(in_channels, "in_channels"),
+        check_int(height, "height", minimum=minimum),
+        check_int(width, "width", minimum=minimum),
+    )
+
+
+def _check_images(images, shape: tuple[int, int, int]) -> torch.Tensor:
+    """images (B, C, H, W) of the (C, H, W) the model was built for."""
+    images = _check_float_tensor(images, "images", 4, "(B, C, H, W)")
+    if tuple(images.shape[1:]) != shape:
+        C, H, W = shape
+        raise ValueError(f"images must have shape (B, {C}, {H}, {W}) (as the model was built), got {shape_of(images)}")
+    return images
+
+
 @dataclass(frozen=True)
 class CNNConfig:
     channels: int = 16  # feature maps in each of the two conv layers
@@ -191,7 +200,8 @@ class TinyCNN(nn.Module):
 
     def __init__(self, config: CNNConfig = CNNConfig(), height: int = 8, width: int = 8, in_channels: int = 1):
         super().__init__()
-        c = _check_int(config.channels, "config.channels")
+        c = check_int(config.channels, "config.channels")
+        self.shape = _image_shape(in_channels, height, width, minimum=4)  # two 2x poolings need H, W >= 4
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, c, 3, padding=1),
             nn.ReLU(),
@@ -200,10 +210,10 @@ class TinyCNN(nn.Module):
             nn.ReLU(),
             nn.MaxPool2d(2),  # -> (B, c, H/4, W/4)
         )
-        self.head = nn.Linear(c * (height // 4) * (width // 4), _check_int(config.n_classes, "config.n_classes"))
+        self.head = nn.Linear(c * (height // 4) * (width // 4), check_int(config.n_classes, "config.n_classes"))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        images = _check_float_tensor(images, "images", 4, "(B, C, H, W)")
+        images = _check_images(images, self.shape)
         return self.head(self.features(images).flatten(1))  # (B, c, H/4, W/4) -> (B, c*H*W/16) -> (B, C)
 
 
@@ -234,7 +244,8 @@ class TinyViT(nn.Module):
 
     def __init__(self, config: ViTConfig = ViTConfig(), height: int = 8, width: int = 8, in_channels: int = 1):
         super().__init__()
-        D = _check_int(config.d_model, "config.d_model")
+        D = check_int(config.d_model, "config.d_model")
+        self.shape = _image_shape(in_channels, height, width)
         blocks = [Block(D, TorchSDPAttention(D, config.num_heads)) for _ in range(config.n_layers)]
         self.encoder = Encoder(
             nn.Linear(in_channels, D),
@@ -246,6 +257,7 @@ class TinyViT(nn.Module):
         )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        images = _check_images(images, self.shape)
         return self.encoder(image_to_vectors(images))  # (B, C, H, W) -> (B, H*W, C) -> (B, classes)
 
     def with_permuted_positions(self, permutation: torch.Tensor) -> TinyViT:

@@ -392,3 +392,38 @@ def test_self_attention_module_in_fp16_is_finite_on_large_inputs():
     x = torch.full((1, 3, 64), 12.0, dtype=torch.float16)
     x[0, 1] = 40.0  # q_1 . k_1 = 40^2 * 64 = 102400 unscaled: past fp16's 65504 before the scale
     assert torch.isfinite(m(x)).all() and torch.isfinite(m.attention_weights(x)).all()
+
+
+def test_sdpa_refuses_tensors_on_two_devices():
+    q = torch.randn(2, 3, 4)
+    with pytest.raises(ValueError, match=r"q, k, v must be on one device: got q on cpu, k on meta, v on cpu"):
+        att.scaled_dot_product_attention(q, q.to("meta"), q)
+    with pytest.raises(ValueError, match=r"attn_mask on meta"):
+        att.scaled_dot_product_attention(q, q, q, attn_mask=torch.ones(3, 3, dtype=torch.bool, device="meta"))
+
+
+def test_is_causal_must_be_a_bool():
+    q = torch.randn(2, 3, 4)
+    with pytest.raises(TypeError, match=r"is_causal must be a bool, got str 'no'"):
+        att.scaled_dot_product_attention(q, q, q, is_causal="no")
+    with pytest.raises(TypeError, match=r"is_causal must be a bool"):
+        att.attention_weights(q, q, is_causal=1)
+    assert torch.equal(att.attention_weights(q, q, is_causal=np.bool_(True)), att.attention_weights(q, q, is_causal=True))
+
+
+def test_one_scale_rule_and_numpy_scalars():
+    q = torch.randn(2, 3, 4, dtype=torch.float64)
+    for bad in (0, -0.5, float("nan")):
+        with pytest.raises(ValueError, match=r"scale must be a finite positive number"):
+            att.attention_weights(q, q, scale=bad)
+    assert torch.equal(att.attention_weights(q, q, scale=np.float32(0.5)), att.attention_weights(q, q, scale=0.5))
+    assert torch.equal(att.causal_mask(np.int64(4)), att.causal_mask(4))
+    assert att.MultiHeadSelfAttention(np.int64(8), np.int32(2)).num_heads == 2
+    with pytest.raises(TypeError, match=r"n must be a positive int, got bool True"):
+        att.causal_mask(True)
+
+
+def test_self_attention_names_a_dtype_mismatch():
+    m = att.SelfAttention(4)
+    with pytest.raises(TypeError, match=r"x has dtype torch.float64 but the weights are torch.float32"):
+        m(torch.randn(1, 3, 4, dtype=torch.float64))

@@ -475,3 +475,53 @@ def test_attention_explorer_widgets_work_live(lab, page):
     errors = [t[:300] for t in _output_texts(page) if ERROR_PATTERNS.search(t)]
     assert not errors, f"error output from the explorer: {errors}"
     _screenshots(page, "explorer_live")
+
+
+def test_model_explorer_works_live(lab, page):
+    """The explorer's model mode (lesson 12): type a sentence, pick a layer, and the trained model's heads redraw."""
+    import nbformat
+
+    base, root, _ = lab
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            'import course_utils as cu\ncu.explorer.explore(model="shakespeare", text="Hamlet, Hamlet")'
+        )
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nbformat.write(nb, root / "model_explorer_live.ipynb")
+    _open(page, base, "model_explorer_live.ipynb", 1)
+    _run_all_when_idle(page, base, "model_explorer_live.ipynb")
+    image = PANEL + " .jupyter-widgets .widget-output img"
+    figure = page.locator(image)
+    figure.wait_for(timeout=TIMEOUT_MS)
+    sources = [figure.get_attribute("src")]
+
+    def changed() -> None:
+        page.wait_for_function(
+            "([sel, old]) => { const im = document.querySelector(sel); return im && im.src !== old && im.complete; }",
+            arg=[image, sources[-1]],
+            timeout=TIMEOUT_MS,
+        )
+        sources.append(figure.get_attribute("src"))
+
+    box = page.locator(PANEL + " .widget-text input").first
+    box.fill("VIOLA.\nWho governs here?")  # a newline in a one-line input is dropped by the browser
+    box.press("Enter")
+    changed()
+    message = page.locator(PANEL + " .widget-html").first
+    page.wait_for_function("el => el.innerText.startsWith('query')", arg=message.element_handle(), timeout=TIMEOUT_MS)
+    layer = page.locator(PANEL + " .widget-dropdown select").first
+    assert [o.inner_text() for o in layer.locator("option").all()] == ["all", "0", "1"]
+    layer.select_option(label="1")
+    changed()
+    box.fill("café")  # a character the model does not know: refused in words, the figure stays
+    box.press("Enter")
+    page.wait_for_function(
+        "el => el.innerText.includes('does not know')", arg=message.element_handle(), timeout=TIMEOUT_MS
+    )
+    assert figure.get_attribute("src") == sources[-1]
+    assert len(set(sources)) == 3
+    errors = [t[:300] for t in _output_texts(page) if ERROR_PATTERNS.search(t)]
+    assert not errors, f"error output from the model explorer: {errors}"
+    _screenshots(page, "model_explorer_live")

@@ -22,6 +22,7 @@ NAMES = [
     "rnn_vs_self_attention",
     "graph_attention",
     "efficient_patterns",
+    "char_language_model",
 ]
 
 

@@ -316,3 +316,19 @@ def test_a_choice_prediction_accepts_only_its_choices():
     assert "not one of the choices" in which.check("alibi", "learned", verbose=False).message
     with pytest.raises(ValueError):
         Prediction(name="x", kind="choice")
+
+
+def test_a_mistake_that_fails_on_the_first_case_is_still_named():
+    square_only = Mistake("transposed", lambda x: 2 * x.T if x.shape[0] == x.shape[1] else x @ x, "Keep the shape.")
+    cases = lambda rng: [(rng.normal(size=(2, 3)),), (rng.normal(size=(3, 3)),)]
+    ex = Exercise(name="double", reference=lambda x: 2 * x, cases=cases, mistakes=[square_only])
+    learner = lambda x: 2 * x.T if x.shape[0] == x.shape[1] else x @ x  # raises on (2, 3) @ (2, 3)
+    feedback = ex.check(learner, verbose=False)
+    assert feedback.mistake == "transposed"
+    other = ex.check(lambda x: x @ x, verbose=False)  # fails on case 1 and matches no mistake
+    assert other.mistake is None and "raised ValueError" in other.message and "on case 1" in other.message
+
+
+def test_a_bool_prediction_written_as_a_string_is_told_how_to_write_it():
+    feedback = Prediction(name="still equivariant", kind="bool").check("False", False, verbose=False)
+    assert not feedback and "write True or False without quotes" in feedback.message

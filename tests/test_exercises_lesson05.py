@@ -18,8 +18,8 @@ from course_utils.exercises.base import Feedback
 
 lesson05 = ex_module
 LESSON = lesson05.LESSON
-KEYS = ["masked_mha", "parameters"]
-EXERCISES = (lesson05.MASKED_MHA, lesson05.PARAMETERS)
+KEYS = ["masked_mha", "parameters", "causal_order"]
+EXERCISES = (lesson05.MASKED_MHA, lesson05.PARAMETERS, lesson05.CAUSAL_ORDER)
 BUILDS = {"masked_mha": lesson05.check_masked_multi_head_attention}
 BUILD_KEYS = list(BUILDS)
 
@@ -275,3 +275,32 @@ def test_the_measured_parameter_count_does_not_depend_on_the_heads():
 
     counts = {count_parameters(MultiHeadSelfAttention(32, H, bias=False)) for H in (1, 2, 4, 8)}
     assert counts == {4 * 32 * 32}
+
+
+@pytest.mark.parametrize(
+    "predicted, passed, words",
+    [
+        (False, True, ("you predicted False, measured False", "moved to the front it sees only itself")),
+        (True, False, ("you predicted True, measured False",)),
+        ("False", False, ("the string 'False'",)),
+        (0, False, ("must be True or False",)),
+    ],
+)
+def test_causal_order_prediction(predicted, passed, words, capsys):
+    fb = lesson05.check_causal_order(predicted, False)
+    printed = capsys.readouterr().out
+    assert fb.passed == passed and fb.answered
+    for word in words:
+        assert word in printed, printed
+
+
+def test_a_causal_mask_breaks_permutation_equivariance_whatever_the_weights():
+    from course_utils.attention import MultiHeadSelfAttention
+
+    for seed in range(3):
+        torch.manual_seed(seed)
+        attn, x = MultiHeadSelfAttention(16, 2), torch.randn(1, 6, 16)
+        perm = torch.randperm(6, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            assert torch.allclose(attn(x[:, perm]), attn(x)[:, perm], atol=1e-6)
+            assert not torch.allclose(attn(x[:, perm], is_causal=True), attn(x, is_causal=True)[:, perm], atol=1e-5)

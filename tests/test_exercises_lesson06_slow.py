@@ -23,3 +23,5 @@ def test_causal_alibi_loses_least_from_12_to_48_tokens(seed, capsys):
     assert drop["alibi"] < 0.05 and all(drop[name] > drop["alibi"] + 0.03 for name in drop if name != "alibi"), drop
     assert drop["sinusoidal"] > 0.2 and drop["learned"] > 0.2, drop
     assert acc["rope"][0] > acc["alibi"][0] + 0.02, acc
+    y_12 = ex.recent_marker(512, 12, generator=torch.Generator().manual_seed(99))[1].float().mean().item()
+    assert acc["none"][0] > max(y_12, 1 - y_12) + 0.1, acc  # the causal mask alone beats a constant answer

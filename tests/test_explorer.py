@@ -278,3 +278,92 @@ def test_static_figure_is_byte_for_byte_reproducible(data):
         pngs.append(buf.getvalue())
         plt.close(fig)
     assert pngs[0] == pngs[1]
+
+
+# ------------------------------------------------------------------------------------- the model mode (lesson 12)
+
+
+@pytest.fixture(scope="module")
+def shakespeare():
+    from course_utils import language as lm
+
+    return lm.load_checkpoint()
+
+
+def test_model_weights_are_the_models_causal_maps(shakespeare):
+    from course_utils import language as lm
+
+    model, chars = shakespeare
+    cfg = ex.ModelExplorerConfig(text="ROMEO.\nBut soft!", layer=1, query=4)
+    w = ex.model_weights("shakespeare", None, cfg)
+    assert w.shape == (2, 4, 16, 16) and w.dtype == np.float64
+    assert np.allclose(w.sum(-1), 1.0, atol=1e-5) and (np.triu(w, 1) == 0).all()
+    assert np.allclose(w, lm.attention_maps(model, chars.encode(cfg.text)).numpy())
+    assert np.allclose(ex.model_weights(model, chars, cfg), w)
+
+
+def test_model_figure_shows_each_layer_and_the_query(shakespeare):
+    model, chars = shakespeare
+    cfg = ex.ModelExplorerConfig(text="Hamlet, Hamlet", query=-1)
+    w = ex.model_weights(model, chars, cfg)
+    fig, axes = ex.model_figure(cfg.text, w, cfg)
+    assert axes.shape == (2, 5)
+    assert [ax.get_title() for ax in axes[1, :4]] == [f"layer 1 head {h}" for h in range(4)]
+    assert axes[0, -1].get_title() == "layer 0: weights of character 13 ('t')"
+    bars = sorted(p.get_height() for p in axes[1, -1].patches)
+    assert np.allclose(bars, sorted(w[1, :, 13].ravel()))
+    one = ex.ModelExplorerConfig(text=cfg.text, layer=0, query=2)
+    _, axes = ex.model_figure(cfg.text, w, one)
+    assert axes.shape == (1, 5) and axes[0, 0].get_title() == "layer 0 head 0"
+
+
+@pytest.mark.parametrize(
+    "settings, match",
+    [
+        ({"text": "x"}, "text must be a str of 2 to 80 characters, got 1 characters"),
+        ({"text": "caf\u00e9 ok"}, "characters the model does not know: '\u00e9'"),
+        ({"layer": 2}, r"layer must be 'all' or a layer index in \[0, 2\), got 2"),
+        ({"query": 99}, r"query must be a character index in \[-"),
+    ],
+)
+def test_model_mode_bad_settings_are_named(shakespeare, settings, match):
+    with pytest.raises(ValueError, match=match):
+        ex.explore(model="shakespeare", interactive=False, **settings)
+
+
+def test_model_mode_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="model must be 'shakespeare'"):
+        ex.explore(model="gpt2", interactive=False)
+    with pytest.raises(TypeError, match="model must be 'shakespeare' or a course_utils.language.CharLM"):
+        ex.explore(model=3, interactive=False)
+    with pytest.raises(TypeError, match=r"unknown settings \['heads'\]; ModelExplorerConfig"):
+        ex.explore(model="shakespeare", heads=2)
+    with pytest.raises(ValueError, match="the model mode takes text="):
+        ex.explore(np.zeros((3, 8)), model="shakespeare")
+
+
+def test_model_mode_static_figure(shakespeare):
+    plt.close("all")
+    assert ex.explore(model="shakespeare", text="To be, or not to be", interactive=False) is None
+    (num,) = plt.get_fignums()
+    fig = plt.figure(num)
+    assert "the trained model's heads on 19 characters" in fig._suptitle.get_text()
+    assert len(fig.axes) == 10  # 2 layers x (4 heads + the bars)
+
+
+def test_model_widget_redraws_on_text_layer_and_query(shakespeare):
+    pytest.importorskip("ipywidgets")
+    box = ex.build_model_widget("shakespeare", config=ex.ModelExplorerConfig(text="Hamlet, Hamlet"))
+    text, layer = box.children[0].children
+    query, message = box.children[1].children
+    assert (text.description, layer.description, query.description) == ("text", "layer", "query character")
+    assert box.weights.shape == (2, 4, 14, 14) and query.value == 13
+    text.value = "VIOLA.\nWho?"
+    assert box.config.text == "VIOLA.\nWho?" and box.weights.shape == (2, 4, 11, 11) and query.max == 10
+    assert query.value == 10 and box.config.query == 10  # a new text: the query moves to its last character
+    layer.value = 1
+    query.value = 3
+    assert box.config == ex.ModelExplorerConfig(text="VIOLA.\nWho?", layer=1, query=3)
+    assert np.allclose(box.weights, ex.model_weights("shakespeare", None, box.config))
+    text.value = "caf\u00e9"  # refused: the last good view stays, the message says why
+    assert "does not know" in message.value and box.config.text == "VIOLA.\nWho?"

@@ -21,11 +21,9 @@ SOLUTIONS = {
 }
 # The exercise functions of each lesson, with the checker that grades them.
 EXERCISES = {
-    L02: {"my_softmax": "check_softmax", "my_dot_product_scores": "check_dot_product_scores",
-          "my_additive_scores": "check_additive_scores"},
-    L03: {"my_output_for_query": "check_output_for_query", "my_all_outputs": "check_all_outputs"},
-    L04: {"my_self_attention_matrix": "check_self_attention_matrix", "my_row_attention": "check_row_attention",
-          "my_masked_attention": "check_masked_attention"},
+    L02: {"my_log_softmax": "check_log_softmax", "my_softmax_jacobian": "check_softmax_jacobian"},
+    L03: {"my_new_input_output": "check_new_input"},
+    L04: {"my_causal_window_mask": "check_causal_window_mask", "my_masked_attention": "check_masked_attention"},
 }
 SHAPES = [(4, 3, 3, 5), (6, 2, 5, 7), (3, 5, 4, 1), (8, 8, 8, 16)]  # (d_in, d_k, d_v, N)
 

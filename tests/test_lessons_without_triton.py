@@ -81,7 +81,7 @@ def _stdout(nb) -> list[str]:
 def test_the_scan_finds_lesson_07_and_its_solutions():
     names = {p.name for p in gpu_notebooks()}
     assert "07_self_attention_on_a_gpu.ipynb" in names, names
-    # (the solutions notebook joins once it runs the teaching kernel)
+    assert "07_self_attention_on_a_gpu_solutions.ipynb" in names, names
 
 
 def run_notebook(path: Path, workdir: Path, monkeypatch, block_triton: bool = True) -> tuple[list[str], float]:
@@ -110,4 +110,4 @@ def test_runs_top_to_bottom_without_triton(path: Path, tmp_path: Path, monkeypat
     said = [ln for ln in lines if SKIP_SAID.search(ln)]
     assert said, f"{path.name} ran without Triton but never said what it skipped"
     assert any("Triton" in ln for ln in said), f"{path.name}: no skip message names Triton: {said}"
-    print(f"{path.name}: {seconds:.1f} s without Triton; {len(said)} skip messages")
+    print(f"{path.name}: {seconds:.1f} s without Triton; skip messages:", *said, sep="\n  ")

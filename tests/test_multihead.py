@@ -218,3 +218,38 @@ def test_lesson05_loop_equals_the_reference():
     folded = [[W_h[h] @ W for h in range(H)] for W_h, W in ((Wq_h, Wq), (Wk_h, Wk), (Wv_h, Wv))]
     want = ref.multi_head_self_attention(I, *folded, Wo)
     assert np.allclose(loop(I, Wq, Wk, Wv, Wq_h, Wk_h, Wv_h, Wo), want, atol=1e-12)
+
+
+def test_from_torch_keeps_float64_exact_and_carries_dropout():
+    torch.manual_seed(0)
+    mha = nn.MultiheadAttention(8, 2, dropout=0.25, batch_first=True).double()
+    ours = MultiHeadSelfAttention.from_torch(mha)
+    assert ours.in_proj.weight.dtype == torch.float64 and ours.dropout == 0.25
+    assert all(torch.equal(a, b) for a, b in zip(mha.state_dict().values(), ours.state_dict().values()))
+    back = ours.to_torch()
+    assert back.dropout == 0.25 and back.in_proj_weight.dtype == torch.float64
+    x = torch.randn(2, 5, 8, dtype=torch.float64)
+    mha.eval(), ours.eval()
+    err = (ours(x) - mha(x, x, x, need_weights=False)[0]).abs().max().item()
+    assert err < 1e-14  # a float32 round trip of the weights gave ~1e-7
+
+
+def test_dropout_acts_on_attention_weights_in_training_only():
+    torch.manual_seed(0)
+    m = MultiHeadSelfAttention(8, 2, dropout=0.5)
+    x = torch.randn(3, 6, 8)
+    m.eval()
+    plain = m(x)
+    m.train()
+    torch.manual_seed(1)
+    trained = m(x)
+    torch.manual_seed(1)
+    q, k, v = m.split_heads(x)
+    weights = nn.functional.dropout(m.attention_weights(x), p=0.5, training=True)  # (B, H, N, N)
+    assert torch.allclose(trained, m.out_proj(m.merge_heads(weights @ v)), atol=1e-6)
+    assert not torch.allclose(trained, plain, atol=1e-3)
+    assert torch.equal(m.eval()(x), plain)  # eval: no dropout
+    with pytest.raises(ValueError, match="dropout must lie in"):
+        MultiHeadSelfAttention(8, 2, dropout=1.0)
+    with pytest.raises(ValueError, match="dropout must be at least 0"):
+        MultiHeadSelfAttention(8, 2, dropout=-0.1)

@@ -380,3 +380,37 @@ def test_rnn_encoding_is_a_recurrence_that_settles():
 def test_validation_names_the_argument_and_shape(call, error, pattern):
     with pytest.raises(error, match=pattern):
         call()
+
+
+def test_integer_inputs_are_refused_not_rounded():
+    """apply_rope on int64 rotated in integer arithmetic; sinusoidal_encoding(dtype=long) gave 0s and 1s."""
+    with pytest.raises(TypeError, match=r"x must be a floating-point tensor, got dtype torch.int64"):
+        pe.apply_rope(torch.arange(8).reshape(1, 2, 4))
+    with pytest.raises(TypeError, match=r"dtype must be a floating-point torch dtype"):
+        pe.sinusoidal_encoding(4, 4, dtype=torch.long)
+    with pytest.raises(TypeError, match=r"x must be a floating-point tensor"):
+        pe.SinusoidalPositionalEncoding(4)(torch.ones(1, 3, 4, dtype=torch.long))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda bad: pe.apply_rope(bad),
+        lambda bad: pe.SinusoidalPositionalEncoding(4)(bad),
+        lambda bad: pe.LearnedPositionalEncoding(4, 8)(bad),
+    ],
+    ids=["apply_rope", "sinusoidal", "learned"],
+)
+def test_non_finite_inputs_are_named(call):
+    bad = torch.ones(2, 3, 4)
+    bad[0, 1, 2] = float("nan")
+    with pytest.raises(ValueError, match=r"x must hold finite values .* shape \(2, 3, 4\)"):
+        call(bad)
+
+
+def test_numpy_scalars_are_accepted_like_python_numbers():
+    assert torch.equal(pe.sinusoidal_encoding(np.int64(5), np.int32(4), base=np.float32(100.0)),
+                       pe.sinusoidal_encoding(5, 4, base=100.0))
+    x = torch.randn(1, 3, 4)
+    assert torch.equal(pe.apply_rope(x, offset=np.int64(2)), pe.apply_rope(x, offset=2))
+    assert torch.equal(pe.alibi_bias(np.int64(2), 4, slope_scale=np.float64(0.5)), pe.alibi_bias(2, 4, slope_scale=0.5))

@@ -47,3 +47,53 @@ def test_clean_metadata_drops_per_machine_facts():
     nb.cells = [nbformat.v4.new_code_cell("1", metadata={"execution": {"iopub.execute_input": "2026"}})]
     nbtool.clean_metadata(nb)
     assert nb.metadata["language_info"] == {"name": "python"} and "execution" not in nb.cells[0].metadata
+
+
+# ---------------------------------------------------------------------------------------------------------
+# tools/course.py: the Makefile's lab and test without make (Windows)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _make_dry_run(*targets: str, done: tuple[str, ...] = (".venv/.installed", "chromium")) -> list[list[str]]:
+    """The commands `make -n` prints for targets, those in `done` taken as made; redirections dropped."""
+    import shlex
+    import subprocess
+
+    out = subprocess.run(["make", "-n", *(f"--assume-old={t}" for t in done), *targets], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    return [shlex.split(line.split(">/dev/null")[0], comments=True) for line in out.splitlines() if line.strip()]
+
+
+def _course_dry_run(*args: str) -> list[list[str]]:
+    import shlex
+    import subprocess
+
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "course.py"), *args, "--dry-run"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    return [shlex.split(line, posix=True) for line in out.splitlines()]
+
+
+def test_course_py_runs_what_the_makefile_runs():
+    """`python tools/course.py test|lab` prints (with --dry-run) exactly the commands `make test|lab` runs."""
+    import shutil
+
+    if shutil.which("make") is None:
+        import pytest
+
+        pytest.skip("make is not installed: nothing to compare with")
+    assert _course_dry_run("test") == _make_dry_run("test")
+    assert _course_dry_run("lab") == _make_dry_run("lab")
+    setup = _make_dry_run("-B", ".venv/.installed", done=())  # -B: print the set-up recipe even though it is done
+    for cmd in _course_dry_run("setup")[1:]:  # pip install and the kernel registration, as make runs them
+        assert cmd in setup, cmd
+
+
+def test_course_py_uses_scripts_on_windows():
+    sys.path.insert(0, str(ROOT / "tools"))
+    import course
+
+    assert course.venv_bin("python", windows=True) == ".venv\\Scripts\\python.exe"
+    assert course.venv_bin("jupyter", windows=False) == ".venv/bin/jupyter"
+    lab = course.commands("lab", python="p", jupyter=course.venv_bin("jupyter", True), base_python="b", is_root=False)
+    assert lab == [[".venv\\Scripts\\jupyter.exe", "lab", "--port", "8888", "notebooks/"]]
+    assert course.PINNED_ENV == nbtool.PINNED_ENV  # the same pinned environment as make and nb.py

@@ -359,7 +359,10 @@ class Exercise(_Hinted):
             except NotImplementedError:
                 return self._unanswered()
             where = f" (your function received {_describe(args)})"
-            if error is not None:
+            if error is not None:  # a known mistake may fail here and run elsewhere (transposed weights)
+                mistake = self._diagnose(fn, cases) if "did not finish" not in error else None
+                if mistake is not None:
+                    return self._fail(f"{mistake.name}. {mistake.explanation}", mistake.name)
                 return self._fail(f"{error}\n   on case {n}{where}.")
             problem = self._answer_problem(raw, expected)
             if problem is not None:
@@ -469,9 +472,9 @@ class Exercise(_Hinted):
 def _perturb_after(x, t: int, axis: int, rng: np.random.Generator):
     """x with new random values at positions > t along `axis` (NumPy or torch, dtype kept)."""
     n = x.shape[axis]
-    index = [slice(None)] * x.ndim
-    index[axis] = slice(t + 1, n)
-    index = tuple(index)
+    where = [slice(None)] * x.ndim
+    where[axis] = slice(t + 1, n)
+    index = tuple(where)
     if hasattr(x, "detach"):
         import torch
 
@@ -516,7 +519,8 @@ class Prediction(_Hinted):
                     return choice, None
             return None, f"{what} {value!r} is not one of the choices {list(self.choices)}."
         if isinstance(value, str):
-            return None, f"{what} is the string {value!r}: write the number without quotes."
+            plain = "True or False" if self.kind == "bool" else "the number"
+            return None, f"{what} is the string {value!r}: write {plain} without quotes."
         if self.kind == "bool":
             if isinstance(value, (bool, np.bool_)):
                 return bool(value), None

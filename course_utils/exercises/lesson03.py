@@ -1,7 +1,7 @@
 """Checkers for lesson 03 (extracting information), in the lecture's column convention, unscaled (scale=1.0).
 
-    check_output_for_query(fn)  fn(I, Wq, Wk, Wv, j) -> b^j = sum_i alpha'_{j,i} v^i, shape (d_v,)
-    check_all_outputs(fn)       fn(I, Wq, Wk, Wv) -> O = [b^1 ... b^N], shape (d_v, N)
+    check_new_input(fn)                 fn(I, Wq, Wk, Wv, x) -> b^{N+1}, the output of x appended to the inputs
+    check_duplicate(predicted, measured)  the total weight a^1 puts on a^2 once a copy of a^2 is appended
 """
 
 from __future__ import annotations
@@ -9,97 +9,129 @@ from __future__ import annotations
 import numpy as np
 
 from .. import reference as ref
-from .base import Exercise, Feedback, Mistake
+from .base import Exercise, Feedback, Lesson, Mistake, Prediction
 
-__all__ = ["OUTPUT_FOR_QUERY", "ALL_OUTPUTS", "check_output_for_query", "check_all_outputs"]
-
-
-def _outputs(I, Wq, Wk, Wv, keys=None, values=None, axis=0, normalise=True):
-    """O (d_v, N) with one deliberate change: another key matrix, other values, another softmax axis, or none."""
-    Q = Wq @ I  # (d_k, N)
-    K = (Wk if keys is None else keys) @ I  # (d_k, N)
-    V = (Wv if values is None else values) @ I  # (d_v, N)
-    A = K.T @ Q  # (N, N)
-    A_prime = ref.softmax(A, axis=axis) if normalise else A
-    return V @ A_prime  # (d_v, N)
+__all__ = [
+    "NEW_INPUT",
+    "DUPLICATE",
+    "LESSON",
+    "hint",
+    "solution",
+    "check_new_input",
+    "check_duplicate",
+]
 
 
-def _cases(rng: np.random.Generator, with_j: bool) -> list[tuple]:
+def _new_output(I, Wq, Wk, Wv, x, keys=None, values=None, scale=1.0, with_self=True, swapped=False, normalise=True,
+                transposed=False):
+    """b^{N+1} (d_v,) of x appended to I, with one deliberate change."""
+    T = (lambda W: W.T) if transposed else (lambda W: W)
+    Wq, Wk, Wv = T(Wq), T(Wk if keys is None else keys), T(Wv if values is None else values)
+    J = np.column_stack([I, x]) if with_self else I  # (d_in, N + 1): x is a^{N+1}
+    K, V = Wk @ J, Wv @ J  # (d_k, N + 1), (d_v, N + 1)
+    if swapped:  # x's key against every query: row N + 1 of A instead of column N + 1
+        alpha = (Wk @ x) @ (Wq @ J)  # (d_k,) @ (d_k, N + 1) -> (N + 1,)
+    else:
+        alpha = (Wq @ x) @ K  # (d_k,) @ (d_k, N + 1) -> (N + 1,): alpha_i = q^{N+1} . k^i
+    alpha = scale * alpha
+    weights = ref.softmax(alpha) if normalise else alpha  # (N + 1,)
+    return V @ weights  # (d_v, N + 1) @ (N + 1,) -> (d_v,)
+
+
+def _new_input_cases(rng: np.random.Generator) -> list[tuple]:
     cases = []
-    for d_in, d_k, d_v, n, j in ((4, 4, 4, 5, 0), (4, 4, 4, 6, 3), (3, 2, 5, 4, 3)):  # square weights first
+    for d_in, d_k, d_v, n in ((4, 4, 4, 5), (3, 3, 3, 1), (5, 2, 3, 6), (3, 4, 2, 3)):  # square weights first
         I = rng.normal(size=(d_in, n))  # (d_in, N)
-        args = (I, rng.normal(size=(d_k, d_in)), rng.normal(size=(d_k, d_in)), rng.normal(size=(d_v, d_in)))
-        cases.append(args + ((j,) if with_j else ()))
+        W = (rng.normal(size=(d_k, d_in)), rng.normal(size=(d_k, d_in)), rng.normal(size=(d_v, d_in)))
+        cases.append((I, *W, rng.normal(size=d_in)))
     return cases
 
 
-# Each known mistake as the O (d_v, N) it produces, and what to change.
-_MISTAKES = (
-    (
-        "weighted the keys instead of the values",
-        lambda I, Wq, Wk, Wv: _outputs(I, Wq, Wk, Wv, values=Wk),
-        "b^j = sum_i alpha'_{j,i} v^i: the weights multiply the values v^i = W^v a^i, not the keys.",
-    ),
-    (
-        "the softmax is missing",
-        lambda I, Wq, Wk, Wv: _outputs(I, Wq, Wk, Wv, normalise=False),
-        "Normalise the scores first: alpha'_{j,i} = softmax over i of alpha_{j,i}, so the weights sum to 1.",
-    ),
-    (
-        "used W^q for the keys",
-        lambda I, Wq, Wk, Wv: _outputs(I, Wq, Wk, Wv, keys=Wq),
-        "Keys have their own matrix: k^i = W^k a^i.",
-    ),
-    (
-        "softmax over the wrong axis",
-        lambda I, Wq, Wk, Wv: _outputs(I, Wq, Wk, Wv, axis=1),
-        "Query j's weights alpha'_{j,1..N} are column j of A = K^T Q: normalise over i (axis=0), so each "
-        "column sums to 1.",
-    ),
-    (
-        "transposed weight matrices",
-        lambda I, Wq, Wk, Wv: _outputs(I, Wq.T, Wk.T, Wv.T),
-        "Each W has shape (d_out, d_in) and v^i = W^v a^i: multiply Wv @ I[:, i], not Wv.T @ I[:, i].",
-    ),
-)
-
-
-def _for_query(outputs):
-    """A mistake's O (d_v, N) turned into its b^j (d_v,)."""
-    return lambda I, Wq, Wk, Wv, j: outputs(I, Wq, Wk, Wv)[:, j]
-
-
-OUTPUT_FOR_QUERY = Exercise(
-    name="b^j for one query",
-    reference=lambda I, Wq, Wk, Wv, j: ref.self_attention_loop(I, Wq, Wk, Wv, scale=1.0)[:, j],
-    cases=lambda rng: _cases(rng, with_j=True),
-    mistakes=tuple(Mistake(name, _for_query(wrong), why) for name, wrong, why in _MISTAKES),
-    hint="q = Wq @ I[:, j]; alpha_i = q @ (Wk @ I[:, i]) for every i; alpha' = softmax(alpha); "
-    "b = sum over i of alpha'[i] * (Wv @ I[:, i]).",
-)
-
-
-def check_output_for_query(fn) -> Feedback:
-    """Check fn(I (d_in, N), Wq, Wk (d_k, d_in), Wv (d_v, d_in), j) -> b^j of shape (d_v,), unscaled."""
-    return OUTPUT_FOR_QUERY.check(fn)
-
-
-ALL_OUTPUTS = Exercise(
-    name="all outputs b^1 ... b^N",
-    reference=lambda I, Wq, Wk, Wv: ref.self_attention_loop(I, Wq, Wk, Wv, scale=1.0),
-    cases=lambda rng: _cases(rng, with_j=False),
-    mistakes=tuple(Mistake(name, wrong, why) for name, wrong, why in _MISTAKES)
-    + (
+NEW_INPUT = Exercise(
+    name="the output of a new input",
+    reference=lambda I, Wq, Wk, Wv, x: ref.self_attention_loop(np.column_stack([I, x]), Wq, Wk, Wv, scale=1.0)[:, -1],
+    cases=_new_input_cases,
+    mistakes=(
         Mistake(
-            "returned O transposed",
-            lambda I, Wq, Wk, Wv: ref.self_attention_loop(I, Wq, Wk, Wv, scale=1.0).T,
-            "In the lecture's convention b^j is column j of O: return shape (d_v, N).",
+            "left out i = j",
+            lambda I, Wq, Wk, Wv, x: _new_output(I, Wq, Wk, Wv, x, with_self=False),
+            "Once x is appended it is one of the inputs: its own key k^{N+1} and value v^{N+1} take part in the "
+            "sum, as a^1 attends to itself in lesson 02. Sum over all N + 1 inputs.",
+        ),
+        Mistake(
+            "rows and columns swapped",
+            lambda I, Wq, Wk, Wv, x: _new_output(I, Wq, Wk, Wv, x, swapped=True),
+            "You scored x's key against every query: that is row N + 1 of A = K^T Q. The new input's weights are its "
+            "column: alpha_i = k^i . q^{N+1}, with x as the query.",
+        ),
+        Mistake(
+            "scaled by 1/sqrt(d_k)",
+            lambda I, Wq, Wk, Wv, x: _new_output(I, Wq, Wk, Wv, x, scale=1.0 / np.sqrt(Wq.shape[0])),
+            "This lesson uses the slide's unscaled alpha = q . k; lesson 04 adds the 1/sqrt(d_k) scale.",
+        ),
+        Mistake(
+            "weighted the keys instead of the values",
+            lambda I, Wq, Wk, Wv, x: _new_output(I, Wq, Wk, Wv, x, values=Wk),
+            "b = sum_i alpha'_i v^i: the weights multiply the values v^i = W^v a^i, not the keys.",
+        ),
+        Mistake(
+            "the softmax is missing",
+            lambda I, Wq, Wk, Wv, x: _new_output(I, Wq, Wk, Wv, x, normalise=False),
+            "Normalise the scores first: alpha' = softmax(alpha) over i, so the weights sum to 1.",
+        ),
+        Mistake(
+            "used W^q for the keys",
+            lambda I, Wq, Wk, Wv, x: _new_output(I, Wq, Wk, Wv, x, keys=Wq),
+            "Keys have their own matrix: k^i = W^k a^i.",
+        ),
+        Mistake(
+            "transposed weight matrices",
+            lambda I, Wq, Wk, Wv, x: _new_output(I, Wq, Wk, Wv, x, transposed=True),
+            "Each W has shape (d_out, d_in) and v^i = W^v a^i: multiply Wv @ a, not Wv.T @ a.",
         ),
     ),
-    hint="for each j, compute b^j as in the first exercise and store it in column j of O (shape (d_v, N)).",
+    hints=(
+        "Appending x makes it input N + 1, an input like any other: which inputs does any a^j attend to in section 4?",
+        "x asks its own query q^{N+1} = W^q x and attends to all N + 1 inputs, itself included: its weights are "
+        "the softmax over i = 1 .. N + 1 of k^i . q^{N+1}; then take the weighted sum of the N + 1 values.",
+        "J = np.column_stack([I, x]); alpha = (Wq @ x) @ (Wk @ J); w = softmax(alpha); return (Wv @ J) @ w.",
+    ),
+    solution='''def my_new_input_output(I, Wq, Wk, Wv, x):
+    J = np.column_stack([I, x])  # (d_in, N + 1): x is the new input a^{N+1}
+    alpha = (Wq @ x) @ (Wk @ J)  # (d_k,) @ (d_k, N + 1) -> (N + 1,): k^i . q^{N+1}, i = N + 1 included
+    e = np.exp(alpha - alpha.max())
+    return (Wv @ J) @ (e / e.sum())  # (d_v, N + 1) @ (N + 1,) -> (d_v,)''',
 )
 
 
-def check_all_outputs(fn) -> Feedback:
-    """Check fn(I (d_in, N), Wq, Wk (d_k, d_in), Wv (d_v, d_in)) -> O of shape (d_v, N), unscaled."""
-    return ALL_OUTPUTS.check(fn)
+def check_new_input(fn) -> Feedback:
+    """Check fn(I (d_in, N), Wq, Wk (d_k, d_in), Wv (d_v, d_in), x (d_in,)) -> b^{N+1} (d_v,), unscaled."""
+    return NEW_INPUT.check(fn)
+
+
+DUPLICATE = Prediction(
+    name="a^1's total weight on a^2 and its copy",
+    kind="float",
+    abs_tol=0.01,
+    hints=(
+        "The copy a^5 = a^2 has the same key as a^2, so query a^1 gives both the same score. What does that do "
+        "to the softmax's sum?",
+        "Write p = alpha'_{1,2} before the copy. exp(alpha_{1,2}) now appears twice in the sum, once in each "
+        "numerator.",
+        "The two weights together are 2 exp(alpha_{1,2}) / (S + exp(alpha_{1,2})), with exp(alpha_{1,2}) = p S: "
+        "simplify, then put in p = 0.8022.",
+    ),
+    solution="my_duplicate = 2 * 0.8022 / (1 + 0.8022)  # 2p / (1 + p), about 0.890: a copy adds weight",
+    explanation="A copy of a^2 has a^2's score, so exp(alpha_{1,2}) enters the sum twice: the pair gets "
+    "2p / (1 + p) of the weight, about 0.890 for p = 0.8022, more than a^2 alone had. Self-attention sees a multiset: "
+    "repeating an input gives it more say in every output.",
+)
+
+
+def check_duplicate(predicted, measured) -> Feedback:
+    """Compare the predicted total weight of a^2 and its copy (a float) with the measured one."""
+    return DUPLICATE.check(predicted, measured)
+
+
+LESSON = Lesson({"new_input": NEW_INPUT, "duplicate": DUPLICATE})
+hint, solution = LESSON.hint, LESSON.solution

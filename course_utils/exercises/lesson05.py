@@ -4,6 +4,7 @@ masked_mha  (build)    fn(X (N, D), Wq, Wk, Wv, Wo (D, D) as nn.Linear.weight, n
                        multi-head attention in NumPy, True in `mask` = may attend; every case's mask is causal
                        (a sliding window over the past), so the checker also perturbs future tokens.
 parameters  (predict)  how many parameters MultiHeadSelfAttention(32, num_heads=8, bias=False) has.
+causal_order (predict) whether multi-head attention with a causal mask is still permutation-equivariant.
 
 `ex.hint(key)` prints the next hint, `ex.solution(key)` a solution.
 """
@@ -26,6 +27,8 @@ __all__ = [
     "window_causal_mask",
     "check_masked_multi_head_attention",
     "check_parameter_count",
+    "CAUSAL_ORDER",
+    "check_causal_order",
 ]
 
 
@@ -216,7 +219,7 @@ PARAMETERS = Prediction(
         "fused projection). The same holds for W^k and W^v. Then W^O.",
         "in_proj is (3D, D) and out_proj is (D, D): add them up for D = 32.",
     ),
-    solution="my_prediction = 4 * 32 * 32  # 4096: W_q, W_k, W_v and W^O, each (D, D), whatever the number of heads",
+    solution="my_parameter_count = 4 * 32 * 32  # 4096: W_q, W_k, W_v and W^O, each (D, D), for any number of heads",
     explanation=(
         "Heads split the D features, they do not add any: H heads of width D / H have H * (D / H) * D = D * D "
         "weights for each of q, k and v, and W^O is (D, D). So 4 D^2 = 4096 for every H that divides D; more heads "
@@ -230,5 +233,31 @@ def check_parameter_count(predicted, measured) -> Feedback:
     return PARAMETERS.check(predicted, measured)
 
 
-LESSON = Lesson({"masked_mha": MASKED_MHA, "parameters": PARAMETERS})
+CAUSAL_ORDER = Prediction(
+    name="a causal mask and permutation equivariance",
+    kind="bool",
+    hints=(
+        "Permutation equivariance means: shuffle the tokens, and each token's output is the one it had before, "
+        "only at its new place. Does a token's output depend on where it stands?",
+        "Without a mask every token attends to all tokens, wherever it stands. With a causal mask token i attends "
+        "to tokens 0 .. i. After a shuffle, which tokens does the token now at place i see?",
+        "Think of the first token of the shuffled sequence: how many tokens can it attend to now, and how many "
+        "before the shuffle?",
+    ),
+    solution="my_causal_guess = False  # a token's output depends on how many tokens stand before it",
+    explanation=(
+        "With a causal mask, the set of tokens a token attends to is the ones before it, so its output depends on "
+        "where it stands: moved to the front it sees only itself. The mask carries order, even with no positional "
+        "encoding at all: in lesson 06's causal experiment the model with no positions beats a constant answer "
+        "through the mask alone."
+    ),
+)
+
+
+def check_causal_order(predicted, measured) -> Feedback:
+    """Compare the stored bool with the measurement: is causal multi-head attention permutation-equivariant?"""
+    return CAUSAL_ORDER.check(predicted, measured)
+
+
+LESSON = Lesson({"masked_mha": MASKED_MHA, "parameters": PARAMETERS, "causal_order": CAUSAL_ORDER})
 hint, solution = LESSON.hint, LESSON.solution

@@ -14,7 +14,6 @@ reference. Without Triton (or, on a CPU, without TRITON_INTERPRET=1) it says why
 from __future__ import annotations
 
 import ast
-import functools
 import inspect
 import textwrap
 from collections.abc import Callable
@@ -24,7 +23,17 @@ import numpy as np
 import torch
 
 from ..tiling import merge_states, online_softmax_step
-from .base import Exercise, Feedback, Lesson, Mistake, _Hinted, as_answer_array, run_guarded, tolerance_for
+from .base import (
+    Exercise,
+    Feedback,
+    Lesson,
+    Mistake,
+    Prediction,
+    _Hinted,
+    as_answer_array,
+    run_guarded,
+    tolerance_for,
+)
 
 __all__ = [
     "online_softmax_step_exercise",
@@ -33,6 +42,8 @@ __all__ = [
     "check_online_softmax_step",
     "check_merge_states",
     "check_flash_update",
+    "causal_blocks_prediction",
+    "check_causal_blocks",
     "kernel_ready",
     "LESSON",
     "hint",
@@ -467,9 +478,19 @@ class KernelExercise(_Hinted):
         from .. import flash_teaching
 
         q, k, v, key_ok = (t.to(device) if t is not None else None for t in _kernel_inputs(case))
-        out, error = run_guarded(
-            functools.partial(flash_teaching.forward, update=update), (q, k, v, case.causal, key_ok), self.time_limit
-        )
+
+        def call(*args):
+            try:
+                return flash_teaching.forward(*args, update=update)
+            except Exception as exc:  # Triton's interpreter wraps what the learner's code raised: unwrap it
+                inner = exc
+                while type(inner).__name__ == "InterpreterError" and inner.__cause__ is not None:
+                    inner = inner.__cause__
+                if inner is exc:
+                    raise
+                raise inner from None
+
+        out, error = run_guarded(call, (q, k, v, case.causal, key_ok), self.time_limit)
         return (out.detach().cpu() if error is None else None), error
 
     @staticmethod
@@ -547,11 +568,37 @@ def check_flash_update(fn) -> Feedback:
     return flash_update_exercise.check(fn)
 
 
+# ---------------------------------------------------------------------------------------------------------
+# 4. Predict: how many score blocks causal attention computes with unequal tiles
+# ---------------------------------------------------------------------------------------------------------
+
+causal_blocks_prediction = Prediction(
+    name="causal score blocks, N = 1000, query tiles of 100, key tiles of 50",
+    kind="int",
+    hints=(
+        "Count per query tile: a causal program stops at the key tile that holds its last query; it never loads a "
+        "key tile that lies entirely after all of its queries.",
+        "Query tile i holds queries 100 i ... 100 i + 99, so it needs keys 0 ... 100 i + 99: how many tiles of 50 "
+        "keys is that? Add this up over the 10 query tiles.",
+        "Query tile i needs 2 i + 2 key tiles; sum over i = 0 ... 9.",
+    ),
+    solution="my_causal_blocks = sum(2 * i + 2 for i in range(10))  # = 110, of 200 without the mask",
+    explanation="Query tile i visits key tiles 0 ... 2i + 1: 2 + 4 + ... + 20 = 110 of the 10 x 20 = 200 tiles, "
+    "55%: a little over half, because the tiles on the diagonal are computed whole (and masked inside).",
+)
+
+
+def check_causal_blocks(predicted, measured) -> Feedback:
+    """Compare the stored prediction with the score blocks tiling.tiled_attention counted."""
+    return causal_blocks_prediction.check(predicted, measured)
+
+
 LESSON = Lesson(
     {
         "online_softmax_step": online_softmax_step_exercise,
         "merge_states": merge_states_exercise,
         "flash_update": flash_update_exercise,
+        "causal_blocks": causal_blocks_prediction,
     }
 )
 hint, solution = LESSON.hint, LESSON.solution

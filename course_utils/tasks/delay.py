@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from .._validate import check_int, check_positive_int
+
 __all__ = ["delayed_copy_batch"]
 
 
@@ -15,11 +17,9 @@ def delayed_copy_batch(
     batch_size: int, generator: torch.Generator, length: int = 16, delay: int = 4, vocab_size: int = 4
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """x (B, N) random token ids; y (B, N) with y[:, t] = x[:, t - delay] and -100 (ignored) for t < delay."""
-    for name, value in (("batch_size", batch_size), ("length", length), ("vocab_size", vocab_size)):
-        if not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if not isinstance(delay, int) or not 0 <= delay < length:
-        raise ValueError(f"delay must be an int in [0, length={length}), got {delay!r}")
+    batch_size, length = check_positive_int(batch_size, "batch_size"), check_positive_int(length, "length")
+    vocab_size = check_positive_int(vocab_size, "vocab_size")
+    delay = check_int(delay, "delay", minimum=0, maximum=length - 1)
     x = torch.randint(vocab_size, (batch_size, length), generator=generator)
     y = torch.full_like(x, -100)
     y[:, delay:] = x[:, : length - delay]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._validate import shape_of
+from .._validate import check_int, check_positive_int, check_tensor, shape_of
 
 __all__ = ["Digits", "load", "balanced_subset", "fixed_permutation", "permute_pixels"]
 
@@ -32,8 +32,8 @@ def load(n_test: int = 500, seed: int = 0) -> Digits:
     """The digits as tensors (B, 1, 8, 8) scaled to [0, 1], split into a train pool and `n_test` test images."""
     from sklearn.datasets import load_digits
 
-    if isinstance(n_test, bool) or not isinstance(n_test, int) or not 0 < n_test < 1797:
-        raise ValueError(f"n_test must be an int in [1, 1796], got {n_test!r}")
+    n_test = check_int(n_test, "n_test", minimum=1, maximum=1796)
+    seed = check_int(seed, "seed", minimum=0)
     data = load_digits()
     x = torch.tensor(data.images / 16.0, dtype=torch.float32)[:, None]  # (1797, 8, 8) -> (1797, 1, 8, 8)
     y = torch.tensor(data.target, dtype=torch.int64)
@@ -46,8 +46,7 @@ def balanced_subset(x: torch.Tensor, y: torch.Tensor, n: int, seed: int = 0) -> 
     """n examples of (x, y) with class counts as equal as the pool allows, drawn with a seeded generator."""
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length, got x {shape_of(x)}, y {shape_of(y)}")
-    if isinstance(n, bool) or not isinstance(n, int) or not 0 < n <= len(y):
-        raise ValueError(f"n must be an int in [1, {len(y)}], got {n!r}")
+    n = check_int(n, "n", minimum=1, maximum=len(y))
     rng = np.random.default_rng(seed)
     labels = y.numpy()
     per_class = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
@@ -60,15 +59,15 @@ def balanced_subset(x: torch.Tensor, y: torch.Tensor, n: int, seed: int = 0) -> 
 
 def fixed_permutation(n_pixels: int = HEIGHT * WIDTH, seed: int = 0) -> torch.Tensor:
     """One random order of the n_pixels pixel positions, (n_pixels,) int64: applied to every image alike."""
-    if isinstance(n_pixels, bool) or not isinstance(n_pixels, int) or n_pixels <= 0:
-        raise ValueError(f"n_pixels must be a positive int, got {n_pixels!r}")
-    return torch.randperm(n_pixels, generator=torch.Generator().manual_seed(seed))
+    n_pixels = check_positive_int(n_pixels, "n_pixels")
+    return torch.randperm(n_pixels, generator=torch.Generator().manual_seed(check_int(seed, "seed", minimum=0)))
 
 
 def permute_pixels(images: torch.Tensor, permutation: torch.Tensor) -> torch.Tensor:
     """images (B, C, H, W) with pixel token i moved from position permutation[i]: out.flat[i] = images.flat[perm[i]]."""
-    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+    if isinstance(images, torch.Tensor) and images.ndim != 4:
         raise ValueError(f"images must be a tensor of shape (B, C, H, W), got {shape_of(images)}")
+    check_tensor(images, "images", min_ndim=4)
     B, C, H, W = images.shape
     if not isinstance(permutation, torch.Tensor) or permutation.shape != (H * W,):
         raise ValueError(

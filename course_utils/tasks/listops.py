@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .._validate import check_generator, check_int, check_number, check_positive_int
+
 __all__ = ["OPERATORS", "VOCAB", "PAD", "ListOpsConfig", "generate", "evaluate", "encode", "decode", "listops_batch"]
 
 OPERATORS = ("MAX", "MIN", "MED", "SM")
@@ -40,12 +42,6 @@ def _apply(op: str, values: list[int]) -> int:
     raise ValueError(f"unknown operator {op!r}; expected one of {OPERATORS}")
 
 
-def _positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
 @dataclass(frozen=True)
 class ListOpsConfig:
     max_depth: int = 3  # nesting levels below the root expression
@@ -54,10 +50,10 @@ class ListOpsConfig:
     max_length: int = 64  # tokens per padded sequence; longer expressions are redrawn
 
     def __post_init__(self):
-        _positive_int(self.max_depth, "max_depth", minimum=0)
-        _positive_int(self.max_args, "max_args", minimum=2)
-        _positive_int(self.max_length, "max_length", minimum=4)
-        if not isinstance(self.branch_prob, (int, float)) or not 0.0 <= self.branch_prob <= 1.0:
+        check_int(self.max_depth, "max_depth", minimum=0)
+        check_int(self.max_args, "max_args", minimum=2)
+        check_int(self.max_length, "max_length", minimum=4)
+        if not 0.0 <= check_number(self.branch_prob, "branch_prob", positive=False) <= 1.0:
             raise ValueError(f"branch_prob must be a probability in [0, 1], got {self.branch_prob!r}")
 
 
@@ -134,7 +130,8 @@ def listops_batch(
     batch_size: int, generator: torch.Generator | None = None, config: ListOpsConfig = ListOpsConfig()
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """x (B, max_length) token ids (PAD after the expression), y (B,) the values; seeded by `generator`."""
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    check_generator(generator)
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))  # so train_classifier's seeding applies
     rng = random.Random(seed)
     examples = [generate(rng, config) for _ in range(batch_size)]

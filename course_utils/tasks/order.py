@@ -12,16 +12,16 @@ from dataclasses import dataclass
 
 import torch
 
+from .._validate import check_generator, check_int, check_positive_int
+
 __all__ = ["MARKER", "SideOfMarker", "side_of_marker", "OrderExperiment", "train_order_model", "order_accuracy"]
 
 MARKER = 0  # the marker's token id
 
 
 def _check(length: int, vocab_size: int) -> None:
-    if isinstance(length, bool) or not isinstance(length, int) or length < 2:
-        raise ValueError(f"length must be an int >= 2 (a marker and at least one filler), got {length!r}")
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 2:
-        raise ValueError(f"vocab_size must be an int >= 2 (the marker and at least one filler), got {vocab_size!r}")
+    check_int(length, "length (a marker and at least one filler)", minimum=2)
+    check_int(vocab_size, "vocab_size (the marker and at least one filler)", minimum=2)
 
 
 def side_of_marker(
@@ -29,8 +29,8 @@ def side_of_marker(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """x (B, N) token ids with one marker per row; y (B, N): 0 left of it, 1 right of it, -100 at the marker."""
     _check(length, vocab_size)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    check_generator(generator)
     x = torch.randint(1, vocab_size, (batch_size, length), generator=generator)  # (B, N) fillers
     where = torch.randint(0, length, (batch_size,), generator=generator)  # (B,) marker positions
     rows = torch.arange(batch_size)

@@ -17,15 +17,11 @@ from dataclasses import dataclass
 
 import torch
 
+from .._validate import check_generator, check_positive_int
+
 __all__ = ["PlantedTask", "QUERY"]
 
 QUERY = 0  # the id of the query token `?`
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -37,7 +33,7 @@ class PlantedTask:
 
     def __post_init__(self):
         for name in ("seq_len", "distance", "n_classes", "n_noise"):
-            _positive_int(getattr(self, name), name)
+            check_positive_int(getattr(self, name), name)
         if self.distance >= self.seq_len:
             raise ValueError(f"distance must be in [1, seq_len={self.seq_len}), got {self.distance}")
 
@@ -53,9 +49,8 @@ class PlantedTask:
 
     def batch(self, batch_size: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, N) token ids, y (B,) labels in [0, n_classes); `train_classifier` calls it with its generator."""
-        batch_size = _positive_int(batch_size, "batch_size")
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        batch_size = check_positive_int(batch_size, "batch_size")
+        check_generator(generator)
         first_noise = 1 + self.n_classes
         x = torch.randint(first_noise, self.vocab_size, (batch_size, self.seq_len), generator=generator)  # (B, N)
         y = torch.randint(self.n_classes, (batch_size,), generator=generator)  # (B,)

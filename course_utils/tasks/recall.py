@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .._validate import check_positive_int
+from .._validate import check_generator, check_positive_int, shape_of
 
 __all__ = ["RecallTask", "recall_batch", "decode_recall"]
 
@@ -33,8 +33,7 @@ def recall_batch(
     n_values = check_positive_int(n_values, "n_values")
     if n_pairs > n_keys:
         raise ValueError(f"n_pairs={n_pairs} must be <= n_keys={n_keys}: keys are distinct within a sequence")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    check_generator(generator)
     B, K = batch_size, n_pairs
     keys = torch.rand(B, n_keys, generator=generator).argsort(dim=1)[:, :K]  # (B, K) distinct keys per row
     values = torch.randint(n_values, (B, K), generator=generator)  # (B, K)
@@ -53,8 +52,7 @@ def decode_recall(x: torch.Tensor, n_keys: int, n_values: int) -> tuple[torch.Te
     n_keys = check_positive_int(n_keys, "n_keys")
     n_values = check_positive_int(n_values, "n_values")
     if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[-1] != n_keys + n_values + 1 or x.shape[1] < 2:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"x must have shape (B, n_pairs + 1, {n_keys + n_values + 1}), got {shape}")
+        raise ValueError(f"x must have shape (B, n_pairs + 1, {n_keys + n_values + 1}), got {shape_of(x)}")
 
     def index(one_hot: torch.Tensor) -> torch.Tensor:
         return torch.where(one_hot.sum(-1) > 0, one_hot.argmax(-1), torch.full(one_hot.shape[:-1], -1))

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .._validate import check_positive_int
+
 __all__ = ["TwoRelations", "two_relations", "RELATIONS", "two_head_model", "train_two_heads", "relation_mass"]
 
 RELATIONS = ("colour", "shape")
@@ -48,8 +50,7 @@ def two_relations(
         ("n_colours", n_colours),
         ("n_shapes", n_shapes),
     ):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive_int(value, name)
     if length < 4 or length % 2:
         raise ValueError(f"length must be even and >= 4 (tokens come in pairs, two pairings), got {length}")
     if 2 * n_colours < length or 2 * n_shapes < length:
