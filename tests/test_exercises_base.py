@@ -196,7 +196,7 @@ def test_a_function_that_looks_at_the_future_is_named():
     peeks = lambda x: np.cumsum(x, axis=0) / np.arange(1, len(x) + 1)[:, None] + 0.01 * x[-1]
     feedback = CAUSAL.check(peeks, verbose=False)
     assert not feedback and feedback.mistake == "looks at future tokens"
-    assert "looks at future tokens: changing only the tokens after position" in feedback.message
+    assert "looks at future tokens (not causal): changing only the tokens after position" in feedback.message
     assert CAUSAL.check(_causal_mean, verbose=False)
     with_torch = lambda x: torch.cumsum(torch.tensor(x), 0) / torch.arange(1, len(x) + 1)[:, None]
     assert CAUSAL.check(with_torch, verbose=False)
