@@ -462,9 +462,9 @@ class Exercise(_Hinted):
             a, b = before[tuple(past)], after[tuple(past)]
             if not np.allclose(a, b, atol=1e-6, rtol=1e-5, equal_nan=True):
                 return (
-                    f"not causal: changing only the tokens after position {t} changed the outputs at positions "
-                    f"0..{t} (inputs of shapes {_describe(args)}). A token may look at itself and the past only: "
-                    "mask every key j > i before the softmax."
+                    f"looks at future tokens (not causal): changing only the tokens after position {t} changed the outputs at "
+                    f"positions 0..{t} (inputs of shapes {_describe(args)}). Output i may depend on tokens 0..i only: "
+                    "leave every key j > i out of what query i sees."
                 )
         return None
 
@@ -560,7 +560,10 @@ class Prediction(_Hinted):
             return Feedback(False, True, f"❌ {self.name}: {problem}", "not a valid prediction")
         if self.kind in ("int", "float"):
             close = abs(guess - truth) <= max(self.abs_tol, self.rel_tol * abs(truth))
-            margin = f" (within ±{max(self.abs_tol, self.rel_tol * abs(truth)):.3g} counts)" if not close else ""
+            allowed = max(self.abs_tol, self.rel_tol * abs(truth))
+            margin = (
+                "" if close else f" (within ±{allowed:.3g} counts)" if allowed else " (only the exact value counts)"
+            )
         else:
             close, margin = guess == truth, ""
         why = f"\n   {self.explanation}" if self.explanation else ""
