@@ -82,7 +82,7 @@ def peeks_at_large_future_keys(q, k, v):
 def test_linear_attention_rnn_causality_perturbation(capsys):
     feedback = ex.check_linear_attention_rnn(peeks_at_large_future_keys)
     assert not feedback.passed and feedback.answered and feedback.mistake == "looks at future tokens"
-    assert "not causal: changing only the tokens after position" in capsys.readouterr().out
+    assert "(not causal): changing only the tokens after position" in capsys.readouterr().out
 
 
 def test_linear_attention_rnn_stepped_hints_then_solution(monkeypatch, capsys):
