@@ -462,8 +462,9 @@ class Exercise(_Hinted):
             a, b = before[tuple(past)], after[tuple(past)]
             if not np.allclose(a, b, atol=1e-6, rtol=1e-5, equal_nan=True):
                 return (
-                    f"looks at future tokens (not causal): changing only the tokens after position {t} changed the outputs at "
-                    f"positions 0..{t} (inputs of shapes {_describe(args)}). Output i may depend on tokens 0..i only: "
+                    f"looks at future tokens (not causal): changing only the tokens after position {t} changed "
+                    f"the outputs at positions 0..{t} (inputs of shapes {_describe(args)}). Output i may depend on "
+                    "tokens 0..i only: "
                     "leave every key j > i out of what query i sees."
                 )
         return None
