@@ -63,7 +63,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from ._validate import shape_of
+from ._validate import check_flag, check_scale, shape_of
 
 try:
     import triton
@@ -550,13 +550,8 @@ def _check_inputs(q, k, v, causal, scale) -> float:
         )
     if q.device.type == "cuda" and INTERPRET:
         raise RuntimeError("TRITON_INTERPRET=1 runs kernels on the CPU: pass CPU tensors (or unset it)")
-    if not isinstance(causal, bool):
-        raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
-    if scale is None:
-        return 1.0 / math.sqrt(d)
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be a finite positive number or None, got {scale!r}")
-    return float(scale)
+    check_flag(causal, "causal")
+    return 1.0 / math.sqrt(d) if scale is None else check_scale(scale, d)
 
 
 def _static_args(q: torch.Tensor, causal: bool) -> dict:
