@@ -21,7 +21,9 @@ Two-panel diagrams (positional_encoding) return their first panel as `ax`; `fig.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -1049,7 +1051,7 @@ def efficient_patterns(n: int = 12):
 
 
 # name -> (function, keyword arguments): what `save_all` writes, one PNG per entry.
-DIAGRAMS = {
+DIAGRAMS: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
     "one_query": (one_query, {}),
     "one_query_scores": (one_query, {"focus": "scores"}),
     "one_query_softmax": (one_query, {"focus": "softmax"}),
