@@ -442,6 +442,10 @@ INTERPRETER_DKDV = BlockConfig(32, 64, 4, 1)
 # d = 128, N = 16k, but a full sweep with it in the list moved the median cell by under 1% (SDPA's own timings moved
 # up to 5% between the two runs): not kept. The backward kernels load two tiles per step, so their lists
 # include deeper pipelines (5 stages); at N = 16k, d = 64 the autotuner picked 5 stages for dK/dV.
+# variable-length tuples: AUTOTUNE="full" replaces them with longer lists below
+FWD_CONFIGS: tuple[BlockConfig, ...]
+DKDV_CONFIGS: tuple[BlockConfig, ...]
+DQ_CONFIGS: tuple[BlockConfig, ...]
 FWD_CONFIGS = (
     BlockConfig(128, 64, 4, 3), BlockConfig(128, 128, 8, 3), BlockConfig(128, 64, 4, 4), BlockConfig(64, 64, 4, 3),
 )
@@ -691,7 +695,8 @@ def choose_backend(
 def _capability(device: torch.device) -> tuple[int, int] | None:
     if device.type != "cuda" or torch.version.cuda is None:  # ROCm is not covered by the choice rules
         return None
-    return tuple(torch.cuda.get_device_capability(device))
+    major, minor = torch.cuda.get_device_capability(device)
+    return (major, minor)
 
 
 def attention(q, k, v, causal: bool = False, backend: str = "auto", scale: float | None = None) -> torch.Tensor:
