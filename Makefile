@@ -48,6 +48,7 @@ lab: setup
 
 test: setup chromium
 	$(PY) -m ruff check course_utils tests tools notebooks
+	$(PY) -m mypy course_utils
 	$(PY) tools/nb.py check
 	$(PY) -m pytest -n 2 --dist loadfile --durations 30 tests notebooks $(NBVAL)
 	$(PY) -m pytest -m browser --durations 5 tests/test_browser.py

@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -202,7 +203,7 @@ def check_implementation(fn: Callable, q, k, v, do, causal: bool, mode: str) -> 
         grad = mode == "fwd+bwd"
         a = [t.detach().clone().requires_grad_(grad) for t in (q, k, v)]
         b = [t.detach().to(ref_dtype).requires_grad_(grad) for t in (q, k, v)]
-        out_a, out_b = fn(*a, causal), reference(*b, is_causal=causal)
+        out_a, out_b = fn(*a, causal), reference(b[0], b[1], b[2], is_causal=causal)
         pairs = [(out_a, out_b)]
         if grad:
             out_a.backward(do)
@@ -537,7 +538,7 @@ def plot(results: Sequence[Result], path: str | Path | None = None):
         ax.set_xlabel("N (tokens)")
         ax.set_ylabel("TFLOP/s")
         ax.grid(True, alpha=0.3)
-    legend = {}  # one entry per implementation (its first line) for all panels, below them
+    legend: dict[str, Any] = {}  # one entry per implementation (its first line) for all panels, below them
     for ax in axes.flat:
         for handle, name in zip(*ax.get_legend_handles_labels()):
             legend.setdefault(name, handle)
@@ -555,7 +556,7 @@ def plot(results: Sequence[Result], path: str | Path | None = None):
 
 
 def _meta(device: torch.device, sweep: Sweep) -> dict:
-    meta = {
+    meta: dict[str, object] = {
         "sweep": sweep.label,
         "device": torch.cuda.get_device_name(device)
         if device.type == "cuda"

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._validate import as_matrix, check_positive_int, shape_of
+from ._validate import as_matrix, check_int, check_positive_int, shape_of
 
 __all__ = [
     "one_hot",
@@ -112,10 +112,9 @@ def adjacency_from_edges(edges: Sequence[tuple[int, int]], n: int) -> np.ndarray
     n = check_positive_int(n, "n")
     A = np.zeros((n, n))
     for edge in edges:
-        ok = len(edge) == 2 and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in edge)
-        if not ok or not all(0 <= v < n for v in edge):
+        if len(edge) != 2:
             raise ValueError(f"each edge must be a pair of node indices in [0, {n}), got {edge!r}")
-        i, j = edge
+        i, j = (check_int(v, f"edge {tuple(edge)!r}'s node index", minimum=0, maximum=n - 1) for v in edge)
         A[i, j] = A[j, i] = 1.0
     return A
 

@@ -22,7 +22,9 @@ Two-panel diagrams (positional_encoding) return their first panel as `ax`; `fig.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -1129,7 +1131,7 @@ def char_language_model(n: int = 8):
 
 
 # name -> (function, keyword arguments): what `save_all` writes, one PNG per entry.
-DIAGRAMS = {
+DIAGRAMS: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
     "one_query": (one_query, {}),
     "one_query_scores": (one_query, {"focus": "scores"}),
     "one_query_softmax": (one_query, {"focus": "softmax"}),

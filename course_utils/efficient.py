@@ -33,6 +33,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -217,6 +218,7 @@ def linear_attention(
     if feature_map == "elu":
         phi_q, phi_k = elu_features(q), elu_features(k)  # (..., N, m) with m = d
     else:
+        assert projection is not None  # _projection_for gives one for "performer"
         phi_q = performer_features(q, projection, is_query=True, scale=scale)  # (..., N, m)
         phi_k = performer_features(k, projection, is_query=False, scale=scale)
     if not causal:
@@ -252,21 +254,25 @@ def linear_attention_recurrent(
     projection = _projection_for(q, feature_map, projection, scale)
     lead = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
     n, d_v = q.shape[-2], v.shape[-1]
-    m = q.shape[-1] if feature_map == "elu" else projection.shape[0]
+    if feature_map == "elu":
+        m = q.shape[-1]
+    else:
+        assert projection is not None  # _projection_for gives one for "performer"
+        m = projection.shape[0]
     state = q.new_zeros(*lead, m, d_v)  # S: (..., m, d_v)
     z = q.new_zeros(*lead, m)  # (..., m)
     shift = q.new_full((*lead, 1), float("-inf"))  # running max of the keys' log-features (performer)
-    if feature_map == "performer":
-        scale = check_scale(scale, q.shape[-1])
-        phi_q_all = performer_features(q, projection, is_query=True, scale=scale)  # per-query: uses only q_i
+    s = check_scale(scale, q.shape[-1])
+    if projection is not None:  # performer
+        phi_q_all = performer_features(q, projection, is_query=True, scale=s)  # per-query: uses only q_i
     outputs = []
     for i in range(n):
         q_i, k_i, v_i = q[..., i, :], k[..., i, :], v[..., i, :]  # (..., d), (..., d), (..., d_v)
-        if feature_map == "elu":
+        if projection is None:  # elu + 1
             phi_q, phi_k = elu_features(q_i), elu_features(k_i)  # (..., m)
         else:
             phi_q = phi_q_all[..., i, :]
-            logits = _performer_logits(k_i.unsqueeze(-2), projection, scale).squeeze(-2)  # (..., m)
+            logits = _performer_logits(k_i.unsqueeze(-2), projection, s).squeeze(-2)  # (..., m)
             new_shift = torch.maximum(shift, logits.amax(-1, keepdim=True)).detach()  # (..., 1)
             rescale = torch.exp(shift - new_shift)  # exp(-inf) = 0 on the first step, when the state is empty
             state = state * rescale.unsqueeze(-1)
@@ -805,18 +811,20 @@ def scaling_benchmark(
     q, k, v are (batch, heads, N, d) float32 on `device` (default: the CPU). The lesson runs it at small N;
     `python -m course_utils.efficient` prints the table for N up to 2048.
     """
-    variants = [_as_variant(v) for v in variants]
+    chosen = [_as_variant(v) for v in variants]
     ns = tuple(check_int(n, "n") for n in ns)
     repeats = check_int(repeats, "repeats")
     device = torch.device(device) if device is not None else torch.device("cpu")
     g = torch.Generator().manual_seed(seed)
-    seconds, flops, nbytes = {}, {}, {}
-    for variant in variants:
+    seconds: dict[str, list[float]] = {}
+    flops: dict[str, list[int]] = {}
+    nbytes: dict[str, list[int]] = {}
+    for variant in chosen:
         label = variant.label
         seconds[label], flops[label], nbytes[label] = [], [], []
         for n in ns:
             q, k, v = (torch.randn(batch, heads, n, d, generator=g).to(device) for _ in range(3))
-            extra = {}
+            extra: dict[str, Any] = {}  # keyword arguments of attend
             if variant.kind == "low_rank":
                 extra["E"] = low_rank_projection(n, variant.rank, seed=variant.seed).to(device)
             run = lambda: attend(q, k, v, variant, **extra)  # noqa: B023 (called inside this iteration)
@@ -870,7 +878,8 @@ def train_variants(
 
     config = TrainConfig(steps=60, batch_size=32, lr=1e-2, seed=seed) if config is None else config
     x_test, y_test = task.dataset(test_size, seed=10_000 + seed)  # (test_size, N), (test_size,)
-    results, models = {}, {}
+    results: dict[str, float] = {}
+    models: dict[str, nn.Module] = {}
     for variant in (_as_variant(v) for v in variants):
         torch.manual_seed(seed)
         model = tiny_transformer(

@@ -68,7 +68,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from ._validate import shape_of
+from ._validate import check_flag, check_scale, shape_of
 
 TRITON_VERSIONS = ((3, 6), (3, 9))  # the `gpu` extra's range (the triton that torch 2.10 to 2.15 pin)
 
@@ -487,6 +487,10 @@ INTERPRETER_DKDV = BlockConfig(32, 64, 4, 1)
 # Compiled for sm_90 at d = 128, the 4-warp configs with a 128-row tile (forward 128 x 64, dQ 128 x 32) spill registers
 # (255 registers and a stack frame): they serve d <= 64 only. dK/dV's 32 x 128 with 4 warps spilled 16 bytes even at
 # d = 64 on sm_90, so it was replaced by 8 warps (the H200 run in bench.recorded() used the earlier lists).
+# variable-length tuples: each family and AUTOTUNE="full" give lists of their own length
+FWD_CONFIGS: tuple[BlockConfig, ...]
+DKDV_CONFIGS: tuple[BlockConfig, ...]
+DQ_CONFIGS: tuple[BlockConfig, ...]
 FWD_CONFIGS = (  # sm_90 (H100, H200): 227 KB of shared memory per block
     BlockConfig(128, 64, 4, 3, 64), BlockConfig(128, 128, 8, 3), BlockConfig(128, 64, 4, 4, 64),
     BlockConfig(64, 64, 4, 3),
@@ -663,13 +667,8 @@ def _check_inputs(q, k, v, causal, scale) -> float:
         )
     if q.device.type == "cuda" and INTERPRET:
         raise RuntimeError("TRITON_INTERPRET=1 runs kernels on the CPU: pass CPU tensors (or unset it)")
-    if not isinstance(causal, bool):
-        raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
-    if scale is None:
-        return 1.0 / math.sqrt(d)
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be a finite positive number or None, got {scale!r}")
-    return float(scale)
+    check_flag(causal, "causal")
+    return 1.0 / math.sqrt(d) if scale is None else check_scale(scale, d)
 
 
 def _device_family(device: torch.device) -> GpuFamily | None:
@@ -879,7 +878,8 @@ def choose_backend(
 def _capability(device: torch.device) -> tuple[int, int] | None:
     if device.type != "cuda" or torch.version.cuda is None:  # ROCm is not covered by the choice rules
         return None
-    return tuple(torch.cuda.get_device_capability(device))
+    major, minor = torch.cuda.get_device_capability(device)
+    return (major, minor)
 
 
 def attention(q, k, v, causal: bool = False, backend: str = "auto", scale: float | None = None) -> torch.Tensor:

@@ -145,6 +145,8 @@ class GraphAttentionClassifier(nn.Module):
     adjacency=None attends over every pair (a complete graph): plain self-attention, blind to the graph.
     """
 
+    mask: torch.Tensor | None  # (n, n) bool buffer, self-loops on; None = a complete graph
+
     def __init__(self, n_features: int, n_classes: int, adjacency=None, config: GraphModelConfig = GraphModelConfig()):
         super().__init__()
         if config.score not in ("dot", "additive"):

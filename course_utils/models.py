@@ -8,6 +8,7 @@ lesson swaps one attention for another and keeps everything else equal.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import torch
 from torch import nn
@@ -91,9 +92,12 @@ class Encoder(nn.Module):
             h = self.position(h)
         maps = []
         for block in self.blocks:
-            if not hasattr(block.attn, "attention_weights"):
+            assert isinstance(block, Block)  # Encoder's blocks are Blocks (typed as nn.Module by ModuleList)
+            weights_of = getattr(block.attn, "attention_weights", None)  # any attention module that offers it
+            if not callable(weights_of):
                 raise TypeError(f"{type(block.attn).__name__} has no attention_weights method")
-            maps.append(block.attn.attention_weights(block.norm1(h), attn_mask=attn_mask, is_causal=is_causal))
+            weights_fn = cast(Callable[..., torch.Tensor], weights_of)  # nn.Module's __getattr__ types it as a Tensor
+            maps.append(weights_fn(block.norm1(h), attn_mask=attn_mask, is_causal=is_causal))
             h = block(h, attn_mask=attn_mask, is_causal=is_causal)
         return maps
 

@@ -98,8 +98,8 @@ def curves(
         fig, ax = plt.subplots(figsize=(6, 4))
     else:
         fig = ax.figure
-    for label, y in ys.items():
-        y = np.asarray(y)
+    for label, values in ys.items():
+        y = np.asarray(values)
         if y.shape != x.shape:
             raise ValueError(f"ys[{label!r}] has shape {y.shape}, x has shape {x.shape}: they must match")
         ax.plot(x, y, marker=marker, label=label)

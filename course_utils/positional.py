@@ -16,6 +16,7 @@ Offsets are key minus query: offset[i, j] = j - i (positive: the key lies to the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -146,6 +147,10 @@ class _BiasedAttention(MultiHeadSelfAttention):
 
     Subclasses define `position_bias(n, device, dtype) -> (H, n, n)`.
     """
+
+    def position_bias(self, n: int, device=None, dtype=torch.float32) -> torch.Tensor:
+        """(H, n, n): the bias added to every head's scores."""
+        raise NotImplementedError
 
     def _mask(self, x, attn_mask, is_causal):
         bias = self.position_bias(x.shape[1], device=x.device, dtype=x.dtype)  # (H, N, N)
@@ -326,7 +331,8 @@ def make_encoder(
 
     if encoding not in ENCODINGS:
         raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
-    position, attention = None, None
+    position: nn.Module | None = None
+    attention: Callable[[int, int], nn.Module] | None = None
     if encoding == "sinusoidal":
         position = SinusoidalPositionalEncoding(d_model)
     elif encoding == "learned":

@@ -65,8 +65,9 @@ class LSTMClassifier(nn.Module):
         B = x.shape[0]
         h = x.new_zeros(B, self.hidden)  # (B, hidden)
         c = x.new_zeros(B, self.hidden)
-        w_ih, w_hh = self.lstm.weight_ih_l0, self.lstm.weight_hh_l0  # (4 hidden, d_in), (4 hidden, hidden)
-        bias = self.lstm.bias_ih_l0 + self.lstm.bias_hh_l0  # (4 hidden,)
+        w_ih = self.lstm.get_parameter("weight_ih_l0")  # (4 hidden, d_in)
+        w_hh = self.lstm.get_parameter("weight_hh_l0")  # (4 hidden, hidden)
+        bias = self.lstm.get_parameter("bias_ih_l0") + self.lstm.get_parameter("bias_hh_l0")  # (4 hidden,)
         for t in range(x.shape[1]):
             gates = x[:, t] @ w_ih.T + h @ w_hh.T + bias  # (B, d_in) @ (d_in, 4h) + (B, h) @ (h, 4h) -> (B, 4h)
             i, f, g, o = gates.chunk(4, dim=-1)  # torch's gate order: input, forget, cell, output
@@ -189,7 +190,8 @@ def compare_on_recall(
     hidden = matched_hidden_size(count_parameters(attention), task.d_in, task.n_values)
     models = {"self-attention": attention, "LSTM": LSTMClassifier(task.d_in, hidden, task.n_values)}
     lrs = {"self-attention": config.lr_attention, "LSTM": config.lr_lstm}
-    accuracies, losses = {}, {}
+    accuracies: dict[str, list[float]] = {}
+    losses: dict[str, list[float]] = {}
     for name, model in models.items():
         train = TrainConfig(config.steps, config.batch_size, lr=lrs[name], seed=seed, progress=progress)
         losses[name] = train_classifier(model, task.sampler(config.lengths), train, desc=name)

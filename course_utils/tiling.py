@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._validate import check_positive_int, check_qkv, shape_of
+from ._validate import check_flag, check_positive_int, check_qkv, check_scale, shape_of
 
 __all__ = [
     "online_softmax_step",
@@ -93,14 +93,9 @@ def tiled_attention(
     _check(q, k, v)
     block_q = check_positive_int(block_q, "block_q")
     block_k = check_positive_int(block_k, "block_k")
-    if not isinstance(causal, bool):
-        raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
-    if scale is None:
-        scale = 1.0 / math.sqrt(q.shape[-1])
-    elif isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be a finite positive number or None, got {scale!r}")
-    if not isinstance(return_stats, bool):
-        raise TypeError(f"return_stats must be a bool, got {type(return_stats).__name__}")
+    causal = check_flag(causal, "causal")
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else check_scale(scale, q.shape[-1])
+    return_stats = check_flag(return_stats, "return_stats")
     n_q, n_k = q.shape[-2], k.shape[-2]
     out_dtype = q.dtype
     if q.dtype in (torch.float16, torch.bfloat16):  # scores, m, l and acc in float32, as the Triton kernel keeps them

@@ -106,7 +106,7 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
         raise ValueError(f"x and y must have the same length, got x {shape_of(x)}, y {shape_of(y)}")
     model.eval()
     device = next(model.parameters()).device
-    correct = total = 0
+    correct, total = 0, 0.0
     for start in range(0, len(x), batch_size):
         xb, yb = x[start : start + batch_size].to(device), y[start : start + batch_size].to(device)
         pred = model(xb).argmax(dim=-1)

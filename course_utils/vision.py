@@ -263,10 +263,14 @@ class TinyViT(nn.Module):
     def with_permuted_positions(self, permutation: torch.Tensor) -> TinyViT:
         """A copy whose position i holds the learned vector of position permutation[i]: on images whose pixels
         were permuted by `permutation` it computes exactly what this model computes on the originals."""
-        positions = self.encoder.position.table
+        position = self.encoder.position
+        assert isinstance(position, LearnedPositionalEncoding)  # built so in __init__
+        positions = position.table  # (N, D)
         if not isinstance(permutation, torch.Tensor) or permutation.shape != (positions.shape[0],):
             raise ValueError(f"permutation must have shape ({positions.shape[0]},), got {shape_of(permutation)}")
         twin = copy.deepcopy(self)
+        twin_position = twin.encoder.position
+        assert isinstance(twin_position, LearnedPositionalEncoding)
         with torch.no_grad():
-            twin.encoder.position.table.copy_(positions[permutation])  # (N, D) rows relabelled
+            twin_position.table.copy_(positions[permutation])  # (N, D) rows relabelled
         return twin

@@ -574,3 +574,24 @@ def test_exact_and_masked_variants_survive_large_fp16_logits(d, logit, dtype):
         assert (ours.double() - exact).abs().max().item() <= 2e-3, name
     w = ef.effective_weights(q, k, "exact")
     assert w.dtype == dtype and torch.isfinite(w).all()
+
+
+def test_low_rank_projections_must_be_finite():
+    q, k, v = _qkv(1, n=6, d=4)
+    E = torch.randn(3, 6, dtype=torch.float64)
+    bad = E.clone()
+    bad[1, 2] = float("inf")
+    for kwargs, name in (({"E": bad}, "E"), ({"E": E, "F": bad}, "F")):
+        with pytest.raises(ValueError, match=rf"{name} must hold finite values .* shape \(3, 6\)"):
+            ef.low_rank_attention(q, k, v, **kwargs)
+
+
+def test_efficient_flags_and_numpy_sizes():
+    q, k, v = _qkv(1, n=6, d=4)
+    with pytest.raises(TypeError, match=r"causal must be a bool, got str 'no'"):
+        ef.local_attention(q, k, v, window=1, causal="no")
+    with pytest.raises(TypeError, match=r"causal must be a bool"):
+        ef.exact_attention(q, k, v, causal="no")
+    assert torch.equal(ef.local_attention(q, k, v, window=np.int64(1)), ef.local_attention(q, k, v, window=1))
+    with pytest.raises(ValueError, match=r"scale must be a finite positive number"):
+        ef.local_attention(q, k, v, window=1, scale=0.0)

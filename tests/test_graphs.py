@@ -81,3 +81,30 @@ def test_draw_graph_returns_fig_ax():
     plt.close(fig)
     with pytest.raises(ValueError, match=r"predictions must have shape \(34,\)"):
         graphs.draw_graph(club, torch.zeros(3))
+
+
+def test_additive_graph_attention_checks_its_inputs():
+    with pytest.raises(ValueError, match=r"num_heads must be a positive int, got 0"):
+        graphs.AdditiveGraphAttention(4, num_heads=0)  # was a ZeroDivisionError
+    att = graphs.AdditiveGraphAttention(4, num_heads=2)
+    x = torch.randn(1, 3, 4)
+    bad = x.clone()
+    bad[0, 1, 2] = float("nan")
+    with pytest.raises(ValueError, match=r"x must hold finite values .* shape \(1, 3, 4\)"):
+        att(bad)
+    with pytest.raises(ValueError, match=r"x must have shape \(B, N, d_model=4\), got \(1, 3, 5\)"):
+        att(torch.randn(1, 3, 5))
+    with pytest.raises(TypeError, match=r"is_causal must be a bool"):
+        att(x, is_causal="no")
+    with pytest.raises(ValueError, match=r"attn_mask must broadcast to the scores' shape \(1, 2, 3, 3\)"):
+        att(x, attn_mask=torch.ones(4, 4, dtype=torch.bool))
+
+
+def test_additive_graph_attention_adds_a_float_mask():
+    """A float mask is added (SDPA's polarity): 0 where allowed, -inf where not; it crashed on ~ before."""
+    torch.manual_seed(0)
+    att = graphs.AdditiveGraphAttention(4, num_heads=2)
+    x = torch.randn(2, 5, 4)
+    allowed = graph_mask(torch.tensor([[0, 1, 0, 0, 0], [1, 0, 1, 0, 0], [0, 1, 0, 0, 0], [0] * 5, [0] * 5]))
+    additive = torch.zeros(5, 5).masked_fill(~allowed, float("-inf"))
+    assert torch.equal(att(x, attn_mask=additive), att(x, attn_mask=allowed))

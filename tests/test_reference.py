@@ -197,3 +197,40 @@ def test_bad_inputs_raise_clear_errors(call, error, words):
     with pytest.raises(error, match=None) as info:
         call()
     assert words in str(info.value)
+
+
+@pytest.mark.parametrize("fn", [ref.self_attention_matrix, ref.self_attention_loop])
+def test_overflowing_scores_name_the_callers_inputs(fn):
+    """I * 1e200 overflows K^T Q: the error used to blame an internal `x` of shape (5, 5)."""
+    I = np.eye(5) * 1e200
+    with pytest.raises(ValueError, match=r"scores overflow float64 .* I \(5, 5\) \(max \|\.\| 1e\+200\), Wq \(5, 5\)"):
+        fn(I, np.eye(5), np.eye(5), np.eye(5))
+    with pytest.raises(ValueError, match=r"scores overflow float64 .* Q \(5, 5\)"):
+        ref.online_softmax_attention(I, I, np.eye(5))
+
+
+def test_numpy_scalars_and_flags():
+    I = np.random.default_rng(0).normal(size=(4, 6))
+    W = np.eye(4)
+    assert np.array_equal(ref.self_attention_matrix(I, W, W, W, scale=np.float32(0.5)),
+                          ref.self_attention_matrix(I, W, W, W, scale=0.5))
+    assert np.array_equal(ref.sinusoidal_encoding(np.int64(4), np.int64(3)), ref.sinusoidal_encoding(4, 3))
+    with pytest.raises(TypeError, match=r"causal must be a bool"):
+        ref.online_softmax_attention(I, I, I, causal="no")
+
+
+def test_one_set_of_checks_no_private_copies():
+    """course_utils._validate is the only place that spells out "a positive int" (six private copies went)."""
+    import pathlib
+
+    import course_utils
+
+    root = pathlib.Path(course_utils.__file__).parent
+    mine = ["attention", "tiling", "efficient", "positional", "models", "training", "vision", "graphs", "recurrent",
+            "reference", "data", "runtime", "tasks/delay", "tasks/digits", "tasks/listops", "tasks/order",
+            "tasks/planted", "tasks/recall", "tasks/two_relations"]
+    for name in mine:
+        src = (root / f"{name}.py").read_text()
+        for copy in ("must be a positive int", "def _positive_int", "def _check_int", "def _check_size",
+                     "isinstance(value, bool)", "not isinstance(causal, bool)"):
+            assert copy not in src, f"{name}.py still has its own check: {copy!r}"

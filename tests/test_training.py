@@ -49,3 +49,25 @@ def test_bad_inputs():
         training.train_classifier(model, (torch.zeros(4, 2), torch.zeros(4, 3).long()), training.TrainConfig(steps=1, progress=False))
     with pytest.raises(ValueError, match="no labelled"):
         training.accuracy(model, torch.zeros(2, 2), torch.full((2,), -100))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, pattern",
+    [
+        ({"batch_size": 0}, ValueError, r"batch_size must be a positive int, got 0"),  # returned [nan, nan]
+        ({"steps": -3}, ValueError, r"steps must be a positive int, got -3"),  # returned []
+        ({"steps": 2.0}, TypeError, r"steps must be a positive int, got float"),
+        ({"lr": 0.0}, ValueError, r"lr must be a finite positive number"),
+        ({"clip_grad": -1.0}, ValueError, r"clip_grad must be a finite positive number"),
+        ({"progress": "no"}, TypeError, r"progress must be a bool"),
+    ],
+)
+def test_train_config_refuses_settings_that_train_nothing(kwargs, error, pattern):
+    with pytest.raises(error, match=pattern):
+        training.TrainConfig(**kwargs)
+
+
+def test_train_config_takes_numpy_integers():
+    import numpy as np
+
+    assert training.TrainConfig(steps=np.int64(3), batch_size=np.int32(2)).steps == 3

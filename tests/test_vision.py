@@ -165,3 +165,20 @@ def test_digits_split_subset_and_permutation():
         digits.permute_pixels(x, torch.zeros(64, dtype=torch.long))
     with pytest.raises(ValueError, match=r"permutation must be a tensor of shape \(64,\)"):
         digits.permute_pixels(x, torch.arange(10))
+
+
+@pytest.mark.parametrize("model", [lambda: vision.TinyCNN(), lambda: vision.TinyViT()], ids=["cnn", "vit"])
+def test_tiny_models_name_a_wrong_image_size(model):
+    """A 9x9 or 3-channel batch gave torch's matmul/shape errors; now the message names the expected shape."""
+    m = model()
+    for shape in ((2, 1, 9, 9), (2, 3, 8, 8)):
+        with pytest.raises(ValueError, match=r"images must have shape \(B, 1, 8, 8\) .*got \(2, "):
+            m(torch.rand(*shape))
+    with pytest.raises(ValueError, match=r"images must hold finite values"):
+        m(torch.full((1, 1, 8, 8), float("nan")))
+    assert m(torch.rand(2, 1, 8, 8)).shape == (2, 10)
+
+
+def test_tiny_cnn_needs_images_of_at_least_4_pixels():
+    with pytest.raises(ValueError, match=r"height must be an int >= 4, got 2"):
+        vision.TinyCNN(height=2)
