@@ -175,7 +175,8 @@ def test_lesson_runs_alone_after_its_bootstrap_cell(colab, monkeypatch):
 
 
 def test_bootstrap_fails_loudly_on_a_bad_source(tmp_path):
-    """Where course_utils is missing and the source is wrong, the cell raises (no silent half-install)."""
+    """Where course_utils is missing and the install cannot run (here: no pip at all), the cell stops with the
+    course's message (no silent half-install, no CalledProcessError traceback)."""
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
     script = tmp_path / "bootstrap.py"
@@ -188,7 +189,8 @@ def test_bootstrap_fails_loudly_on_a_bad_source(tmp_path):
         env=_clean_env(COURSE_UTILS_SOURCE=str(tmp_path / "no-such-source")),
     )
     assert res.returncode != 0
-    assert "CalledProcessError" in res.stderr
+    assert "CalledProcessError" not in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert "Could not install the course's package course_utils" in res.stderr and "No module named pip" in res.stderr
 
 
 def _runtime_cell_output(monkeypatch, cuda: bool, mps: bool = False, colab: bool = False) -> tuple[str, object]:
@@ -236,3 +238,35 @@ def test_every_lesson_uses_the_template_runtime_cell(lesson):
     cells = nbformat.read(lesson, as_version=4).cells
     runtime = [c.source for c in cells if c.cell_type == "code" and nbtool.RUNTIME_MARKER in c.source]
     assert runtime and runtime[0] == nbtool.RUNTIME_SOURCE
+
+
+# What the bootstrap cell says when the install fails: run as a script with course_utils hidden from it (so the
+# install path runs) and the source pointed at places pip cannot install from. No network, about a second each.
+_HIDE_COURSE_UTILS = """
+import importlib.util, sys
+_find = importlib.util.find_spec
+importlib.util.find_spec = lambda name, *a: None if name == "course_utils" else _find(name, *a)
+exec(compile(open(sys.argv[1]).read(), "bootstrap", "exec"))
+"""
+
+
+@pytest.mark.parametrize(
+    "source, pip_says",
+    [("git+https://127.0.0.1:9/nobody/nothing.git", "git"), ("/nonexistent/course-copy", "nonexistent")],
+    ids=["unreachable-url", "missing-folder"],
+)
+def test_bootstrap_failure_says_what_to_do(tmp_path, source, pip_says):
+    cell = tmp_path / "bootstrap.py"
+    cell.write_text(nbtool.bootstrap_source())
+    res = subprocess.run([sys.executable, "-c", _HIDE_COURSE_UTILS, str(cell)], capture_output=True, text=True,
+                         cwd=tmp_path, env=_clean_env(COURSE_UTILS_SOURCE=source, GIT_TERMINAL_PROMPT="0"),
+                         timeout=300)
+    assert res.returncode == 1 and res.stdout == ""
+    assert "Traceback" not in res.stderr and "CalledProcessError" not in res.stderr, res.stderr
+    paragraph, last = res.stderr.strip().split("\n")  # one paragraph, then the one-line reason the cell stops
+    assert paragraph.startswith(f"Could not install the course's package course_utils from {source} (pip: ")
+    assert pip_says in paragraph.split("(pip: ")[1].lower()
+    assert f"Colab badge at {nbtool.repository()}" in paragraph
+    assert 'os.environ["COURSE_UTILS_SOURCE"] = "git+https://github.com/YOU/FORK.git"' in paragraph
+    assert "local copy" in paragraph and "run this cell again" in paragraph
+    assert last == "course_utils is not installed: see the message above"

@@ -70,7 +70,23 @@ if importlib.util.find_spec("course_utils") is None:
             from importlib.metadata import version
 
             pins.write(f"torch=={{version('torch')}}\\n")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-c", pins.name, source], check=True)
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "-c", pins.name, source]
+    result = subprocess.run(pip, capture_output=True, text=True)
+    if result.returncode != 0:
+        said = [line.strip() for line in (result.stderr + result.stdout).splitlines() if line.strip()]
+        why = [line for line in said if line.startswith("fatal:")] or [line for line in said if "ERROR" in line]
+        why = (why or said or [f"exit code {{result.returncode}}"])[0]
+        print(
+            f"Could not install the course's package course_utils from {{source}} (pip: {{why}}). "
+            "This lesson needs it. Open the "
+            "lesson from the course's own address (each lesson's Colab badge at "
+            "{repository()}), with the runtime online; "
+            "or, for a fork or a local copy, set the source first and run this cell again: "
+            'os.environ["COURSE_UTILS_SOURCE"] = "git+https://github.com/YOU/FORK.git" (or the path of a folder '
+            "holding the course's pyproject.toml).",
+            file=sys.stderr,
+        )
+        raise SystemExit("course_utils is not installed: see the message above")
     importlib.invalidate_caches()"""
 
 
