@@ -71,7 +71,8 @@ def _unpack(result, what: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
         if arr is None:
             raise TypeError(f"{what}: {name} {problem}")
         out.append(torch.from_numpy(arr))
-    return tuple(out)
+    m, l, acc = out  # the caller checked there are three
+    return m, l, acc
 
 
 def _lowest_precision(*tensors: torch.Tensor) -> torch.dtype:
@@ -436,15 +437,16 @@ class KernelExercise(_Hinted):
                 "not a @triton.jit function",
             )
         device = _kernel_device(flash_teaching)
-        outputs = []
+        outputs: list[torch.Tensor] = []
         for n, case in enumerate(_KERNEL_CASES, start=1):
             got, error = self._run(fn, case, device)
-            if error is not None:
-                return self._fail(self._error_text(error, case) + f"\n   on case {n}: {case.describe()}.")
+            if error is not None or got is None:
+                return self._fail(self._error_text(error or "", case) + f"\n   on case {n}: {case.describe()}.")
             outputs.append(got)
         failed = []
         for n, (case, got) in enumerate(zip(_KERNEL_CASES, outputs), start=1):
-            expected = _kernel_reference(*_kernel_inputs(case)[:3], case.causal, _kernel_inputs(case)[3])
+            q, k, v, key_ok = _kernel_inputs(case)
+            expected = _kernel_reference(q, k, v, case.causal, key_ok)
             if not self._close(got, expected):
                 failed.append((n, case, got, expected))
         if not failed:
@@ -479,11 +481,11 @@ class KernelExercise(_Hinted):
 
         q, k, v, key_ok = (t.to(device) if t is not None else None for t in _kernel_inputs(case))
 
-        def call(*args):
+        def call(q, k, v, causal, key_ok):
             try:
-                return flash_teaching.forward(*args, update=update)
+                return flash_teaching.forward(q, k, v, causal, key_ok, update=update)
             except Exception as exc:  # Triton's interpreter wraps what the learner's code raised: unwrap it
-                inner = exc
+                inner: BaseException = exc
                 while type(inner).__name__ == "InterpreterError" and inner.__cause__ is not None:
                     inner = inner.__cause__
                 if inner is exc:
