@@ -21,12 +21,13 @@ export MKL_NUM_THREADS := 1
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 300
 
-.PHONY: help setup lab test test-slow execute sync lint clean images chromium
+.PHONY: help setup lab test test-slow test-compat execute sync lint clean images chromium
 
 help:
 	@echo "make lab        set up .venv and open the course in JupyterLab"
 	@echo "make test       set up .venv and run every test and every notebook (strict nbval)"
 	@echo "make test-slow  multi-seed checks of the lessons' trained claims (not in CI)"
+	@echo "make test-compat  the oldest and newest supported environments, every notebook and unit test (not in CI)"
 	@echo "make execute    re-run lessons and store their outputs (NB=path for one)"
 	@echo "make sync       regenerate Colab badges and bootstrap cells from pyproject.toml"
 	@echo "make images     redraw the diagrams in images/ (course_utils.diagrams)"
@@ -65,6 +66,10 @@ chromium:
 test-slow: setup
 	$(PY) -m pytest -m slow tests
 
+# The oldest and the newest environments pyproject.toml allows, in .compat/ (about 12 GB, 1 hour; README).
+test-compat:
+	tools/test_compat.sh $(ENVS)
+
 execute: setup
 	$(PY) tools/nb.py execute $(NB)
 
@@ -75,4 +80,4 @@ images: setup
 	MPLBACKEND=Agg $(PY) -m course_utils.diagrams images
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis  # .compat/ (make test-compat) stays: rm -rf .compat

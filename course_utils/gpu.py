@@ -46,10 +46,10 @@ run on an NVIDIA H200 (torch 2.11, triton 3.6.0): the GPU tests (tests/test_gpu.
 benchmark ran 1.17x to 1.57x SDPA's flash backend (bench.recorded("H200"); tools/gpu_check.sh reruns both).
 Block configs come per GPU family (GPU_FAMILIES: sm_80, sm_86/89, sm_90), each compiled on the CPU in a test and
 checked to fit the family's shared memory without spilling registers. The H200 run used the earlier sm_90 lists
-(dK/dV's has changed since); the sm_80 and sm_86 lists have not run on hardware (A100, L4, consumer cards). TRITON_INTERPRET must be set before
-this module is imported (the interpreter replaces @triton.jit at definition time); `import course_utils` never
-imports it. Under the interpreter one fixed block config is used; on a GPU a small autotuned list
-(COURSE_UTILS_AUTOTUNE=full for a larger one, =off for one fixed config and the fewest compiles).
+(dK/dV's has changed since); the sm_80 and sm_86 lists have not run on hardware (A100, L4, consumer cards).
+TRITON_INTERPRET must be set before this module is imported (the interpreter replaces @triton.jit at definition
+time); `import course_utils` never imports it. Under the interpreter one fixed block config is used; on a GPU a
+small autotuned list (COURSE_UTILS_AUTOTUNE=full for a larger one, =off for one fixed config and the fewest compiles).
 
 Future work (not done): (b) sm_75 (T4, Colab's free GPU): Triton 3.4 to 3.9 compile the kernel there without any
 tensor-core instruction (FMA only) and its fp16 tiles need more than a T4's 64 KB of shared memory, so
@@ -500,8 +500,10 @@ DQ_CONFIGS = (BlockConfig(128, 32, 4, 3, 64), BlockConfig(128, 32, 4, 5, 64), Bl
 # fp32 inputs use exact fp32 products (no tensor cores): twice the bytes per tile and long compiles, so
 # one small config each, the same on every family. fp32 is the accuracy path; fp16/bf16 are the fast ones.
 # At d = 128 a 64-query fp32 tile spills on sm_86/sm_90 (and dQ's needs 104 KB, over sm_86's 99 KB).
-FP32_FWD_CONFIGS = FP32_DQ_CONFIGS = (BlockConfig(32, 32, 4, 2),)
-FP32_DKDV_CONFIGS = (BlockConfig(32, 32, 4, 2),)
+# The backward kernels hold three or four (32, 128) fp32 tiles per program: with 4 warps they spill, with 8 they don't.
+FP32_FWD_CONFIGS = (BlockConfig(32, 16, 8, 2),)  # 32 x 32 (4 or 8 warps) and 32 x 16 with 4 spill on sm_90
+FP32_DQ_CONFIGS = (BlockConfig(32, 32, 8, 2),)
+FP32_DKDV_CONFIGS = (BlockConfig(16, 32, 8, 2),)  # 32 x 32 spilled even with 8 warps on sm_86, sm_89 and sm_90
 # COURSE_UTILS_AUTOTUNE: "small" (default: the lists above), "full" (a wide grid, the same for every GPU, not checked
 # for shared memory or spills: slow to tune), "off" (each list's first fitting config: no tuning, fewest compiles).
 AUTOTUNE = os.environ.get("COURSE_UTILS_AUTOTUNE", "small")
@@ -529,17 +531,19 @@ class GpuFamily:
 
 
 GPU_FAMILIES = {
+    # Compiled causal: 4-warp 128-row forward tiles spill on sm_80 even at d = 64, and dK/dV's 32 x 128 with 4 warps
+    # on sm_80, sm_86 and sm_89 (24 bytes at d = 64).
     "sm_80": GpuFamily(  # A100, A30: 163 KB; the sm_90 lists' 128 x 128 forward tile needs 160 KB and spills there
         "sm_80", 163 * 1024, (80,),
-        fwd=(BlockConfig(128, 64, 4, 3, 64), BlockConfig(128, 64, 8, 3), BlockConfig(64, 64, 4, 3)),
-        dkdv=(BlockConfig(32, 128, 4, 5, 64), BlockConfig(32, 64, 4, 3)),
+        fwd=(BlockConfig(128, 64, 8, 3), BlockConfig(64, 64, 4, 3)),
+        dkdv=(BlockConfig(32, 64, 4, 3),),
         dq=(BlockConfig(128, 32, 8, 3), BlockConfig(64, 32, 4, 2)),
         examples="A100, A30",
     ),
     "sm_86": GpuFamily(  # RTX 30xx, A10, A40 (sm_86), L4, RTX 40xx, L40 (sm_89): 99 KB per block
         "sm_86", 99 * 1024, (86, 89),
         fwd=(BlockConfig(128, 64, 4, 3, 64), BlockConfig(128, 64, 8, 3), BlockConfig(64, 64, 4, 2)),
-        dkdv=(BlockConfig(32, 128, 4, 5, 64), BlockConfig(32, 64, 4, 3)),
+        dkdv=(BlockConfig(32, 64, 4, 3),),
         dq=(BlockConfig(128, 32, 8, 3), BlockConfig(64, 32, 4, 2)),
         examples="RTX 3090, A10, L4, RTX 4090",
     ),
@@ -831,14 +835,17 @@ def choose_backend(
     head_dim: int,
     *,
     shape: tuple[int, int, int, int] | None = None,
-    triton_available: bool = TRITON_AVAILABLE,
+    triton_available: bool | None = None,
     sdpa_available: bool = True,
 ) -> BackendChoice:
     """Which implementation `attention(backend="auto")` runs for a GPU of compute `capability` (None: no GPU).
 
     Pure: tests call it for any GPU, e.g. a T4 is (7, 5), an A100 (8, 0), an L4 (8, 9), an H100 (9, 0).
     `shape` (B, H, N, d), when given, sends shapes past the kernel's limits to the fallback too.
+    triton_available=None means whether this machine's Triton can run the kernels (TRITON_AVAILABLE).
     """
+    if triton_available is None:
+        triton_available = TRITON_AVAILABLE
     if capability is not None:
         ok = (
             isinstance(capability, tuple)

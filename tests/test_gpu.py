@@ -290,7 +290,8 @@ def test_choose_backend_reasons_name_the_cause():
     assert "bfloat16" in gpu.choose_backend((7, 5), torch.bfloat16, 64, triton_available=True).reason
     assert "sm_75" in gpu.choose_backend((7, 5), torch.float16, 64, triton_available=True).reason
     assert "head dim 256" in gpu.choose_backend((9, 0), torch.float16, 256, triton_available=True).reason
-    assert "not installed" in gpu.choose_backend((9, 0), torch.float16, 64, triton_available=False).reason
+    no_triton = gpu.choose_backend((9, 0), torch.float16, 64, triton_available=False).reason
+    assert ("not installed" in no_triton) if gpu.TRITON_AVAILABLE else no_triton.startswith(gpu.TRITON_PROBLEM)
     assert gpu.choose_backend((9, 0), torch.float16, 64, triton_available=False).backend == "sdpa"
     assert gpu.choose_backend(None, torch.float16, 64, sdpa_available=False).backend == "reference"
 
@@ -525,6 +526,9 @@ def test_autotuner_prunes_configs_that_spill_at_the_head_dim(family, monkeypatch
     for name in ("fwd", "dkdv", "dq"):
         configs = fam.configs(name, False)
         tuned, meta = gpu._kernel_and_meta(name, False, fam, 64)
+        if len(configs) == 1:  # nothing to tune: the one config is launched directly
+            assert tuned is gpu._KERNELS[name] and meta["BLOCK_M"] == configs[0].block_m
+            continue
         assert meta == {} and len(tuned.configs) == len(configs)
         for d in (64, 128):
             kept = tuned.early_config_prune(tuned.configs, {}, HEAD_DIM=d)
