@@ -879,8 +879,7 @@ def choose_backend(
     problem = unsupported_shape(shape) if shape is not None else None
     if problem is not None:
         return BackendChoice(fallback, f"the kernel does not take {problem}: ran {via}")
-    family = gpu_family(capability).name
-    return BackendChoice("triton", f"{sm} GPU ({family} configs), {dtype}, head dim {head_dim}: ran the Triton kernel")
+    return BackendChoice("triton", f"{sm} GPU, {dtype}, head dim {head_dim}: ran the Triton kernel")
 
 
 def _capability(device: torch.device) -> tuple[int, int] | None:
