@@ -495,13 +495,13 @@ FWD_CONFIGS = (  # sm_90 (H100, H200): 227 KB of shared memory per block
     BlockConfig(128, 64, 4, 3, 64), BlockConfig(128, 128, 8, 3), BlockConfig(128, 64, 4, 4, 64),
     BlockConfig(64, 64, 4, 3),
 )
-DKDV_CONFIGS = (BlockConfig(32, 128, 8, 3), BlockConfig(64, 128, 8, 3), BlockConfig(32, 64, 4, 3))
+DKDV_CONFIGS = (BlockConfig(32, 128, 8, 3), BlockConfig(32, 64, 4, 3))  # 64 x 128 (8 warps) spills with triton 3.9
 DQ_CONFIGS = (BlockConfig(128, 32, 4, 3, 64), BlockConfig(128, 32, 4, 5, 64), BlockConfig(128, 64, 8, 3))
 # fp32 inputs use exact fp32 products (no tensor cores): twice the bytes per tile and long compiles, so
 # one small config each, the same on every family. fp32 is the accuracy path; fp16/bf16 are the fast ones.
 # At d = 128 a 64-query fp32 tile spills on sm_86/sm_90 (and dQ's needs 104 KB, over sm_86's 99 KB).
 # The backward kernels hold three or four (32, 128) fp32 tiles per program: with 4 warps they spill, with 8 they don't.
-FP32_FWD_CONFIGS = (BlockConfig(32, 16, 8, 2),)  # 32 x 32 (4 or 8 warps) and 32 x 16 with 4 spill on sm_90
+FP32_FWD_CONFIGS = (BlockConfig(32, 16, 8, 2),)  # 32 x 32 spills on sm_90; sm_80 keeps it (32 x 16 spills there)
 FP32_DQ_CONFIGS = (BlockConfig(32, 32, 8, 2),)
 FP32_DKDV_CONFIGS = (BlockConfig(16, 32, 8, 2),)  # 32 x 32 spilled even with 8 warps on sm_86, sm_89 and sm_90
 # COURSE_UTILS_AUTOTUNE: "small" (default: the lists above), "full" (a wide grid, the same for every GPU, not checked
@@ -522,11 +522,12 @@ class GpuFamily:
     dkdv: tuple[BlockConfig, ...]
     dq: tuple[BlockConfig, ...]
     examples: str  # GPUs of the family, for messages and docs
+    fp32_fwd: tuple[BlockConfig, ...] = FP32_FWD_CONFIGS  # the fp32 forward list, where it differs
 
     def configs(self, name: str, fp32: bool) -> tuple[BlockConfig, ...]:
         """The list for kernel `name` ('fwd', 'dkdv' or 'dq') and fp32 or fp16/bf16 inputs."""
         if fp32:
-            return {"fwd": FP32_FWD_CONFIGS, "dkdv": FP32_DKDV_CONFIGS, "dq": FP32_DQ_CONFIGS}[name]
+            return {"fwd": self.fp32_fwd, "dkdv": FP32_DKDV_CONFIGS, "dq": FP32_DQ_CONFIGS}[name]
         return getattr(self, name)
 
 
@@ -539,10 +540,11 @@ GPU_FAMILIES = {
         dkdv=(BlockConfig(32, 64, 4, 3),),
         dq=(BlockConfig(128, 32, 8, 3), BlockConfig(64, 32, 4, 2)),
         examples="A100, A30",
+        fp32_fwd=(BlockConfig(32, 32, 4, 2),),
     ),
     "sm_86": GpuFamily(  # RTX 30xx, A10, A40 (sm_86), L4, RTX 40xx, L40 (sm_89): 99 KB per block
         "sm_86", 99 * 1024, (86, 89),
-        fwd=(BlockConfig(128, 64, 4, 3, 64), BlockConfig(128, 64, 8, 3), BlockConfig(64, 64, 4, 2)),
+        fwd=(BlockConfig(128, 64, 8, 3), BlockConfig(64, 64, 4, 2)),  # 128 x 64, 4 warps spills (triton 3.9)
         dkdv=(BlockConfig(32, 64, 4, 3),),
         dq=(BlockConfig(128, 32, 8, 3), BlockConfig(64, 32, 4, 2)),
         examples="RTX 3090, A10, L4, RTX 4090",
@@ -878,8 +880,7 @@ def choose_backend(
     problem = unsupported_shape(shape) if shape is not None else None
     if problem is not None:
         return BackendChoice(fallback, f"the kernel does not take {problem}: ran {via}")
-    family = gpu_family(capability).name
-    return BackendChoice("triton", f"{sm} GPU ({family} configs), {dtype}, head dim {head_dim}: ran the Triton kernel")
+    return BackendChoice("triton", f"{sm} GPU, {dtype}, head dim {head_dim}: ran the Triton kernel")
 
 
 def _capability(device: torch.device) -> tuple[int, int] | None:

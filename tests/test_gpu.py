@@ -251,8 +251,7 @@ def test_t4_reason_says_why_not_the_kernel():
     """sm_75: no tensor-core instruction in what Triton compiles, and tiles larger than a T4's shared memory."""
     reason = gpu.choose_backend((7, 5), torch.float16, 64, triton_available=True).reason
     assert "sm_75" in reason and "FMA only" in reason and "64 KB" in reason and reason.endswith("ran torch SDPA")
-    family = gpu.choose_backend((8, 9), torch.float16, 64, triton_available=True).reason
-    assert "sm_89" in family and "sm_86 configs" in family
+    assert gpu.choose_backend((8, 9), torch.float16, 64, triton_available=True).reason.startswith("sm_89 GPU")
 
 
 def test_auto_on_a_t4_runs_sdpa_and_warns_why(monkeypatch):
