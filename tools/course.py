@@ -53,6 +53,7 @@ def commands(target: str, *, python: str, jupyter: str, base_python: str, is_roo
     if target == "test":
         return [
             [python, "-m", "ruff", "check", "course_utils", "tests", "tools", "notebooks"],
+            [python, "-m", "mypy", "course_utils"],
             [python, "tools/nb.py", "check"],
             [python, "-m", "pytest", "-n", "2", "--dist", "loadfile", "--durations", "30", "tests", "notebooks",
              *NBVAL],
