@@ -5,15 +5,20 @@ would, not copied from the checkers."""
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 import torch
-from checker_asserts import assert_diagnosed, assert_passes, unanswered
+from checker_asserts import (
+    assert_diagnosed,
+    assert_hints_in_steps,
+    assert_passes,
+    assert_registered,
+    assert_verdict,
+    assert_written_solutions_pass,
+    unanswered,
+)
 
 from course_utils.exercises import lesson06 as ex_module
-from course_utils.exercises.base import Feedback
 
 lesson06 = ex_module
 LESSON = lesson06.LESSON
@@ -27,52 +32,16 @@ BUILDS = {
 BUILD_KEYS = list(BUILDS)
 
 
-def assert_verdict(feedback: Feedback, capsys, *words: str, mistake: str | None = None) -> None:
-    """Failed, answered, printed, and the printed verdict contains every word (and names `mistake` if given)."""
-    printed = capsys.readouterr().out
-    assert not feedback.passed and feedback.answered, feedback.message
-    assert printed.startswith("❌"), printed
-    for word in words:
-        assert word in printed, (word, printed)
-    if mistake is not None:
-        assert feedback.mistake == mistake, feedback.message
-
-
-def test_hints_come_in_steps_and_the_solution_only_on_request(capsys):
-    for exercise in EXERCISES:
-        fresh = copy.copy(exercise)
-        fresh._step = 0
-        messages = [
-            (
-                fresh.check(unanswered, verbose=False)
-                if hasattr(fresh, "reference")
-                else fresh.check(None, 1, verbose=False)
-            ).message
-            for _ in range(4)
-        ]
-        for step, hint in enumerate(fresh.hints[:3], start=1):
-            assert hint in messages[step - 1] and f"({step}/3" in messages[step - 1]
-        assert f"ex.solution({exercise.key!r})" in messages[3]
-        assert not any(fresh.solution in m for m in messages)  # the solution never appears uninvited
-        assert "np." not in fresh.hints[0]  # the first hint is the idea, not code
+def test_hints_come_in_steps_and_the_solution_only_on_request():
+    assert_hints_in_steps(EXERCISES)
 
 
 def test_every_exercise_is_registered_with_three_hints_and_a_solution():
-    assert LESSON.keys() == KEYS
-    for exercise in EXERCISES:
-        assert len(exercise.hints) == 3 and exercise.solution, exercise.name
-        assert LESSON.exercises[exercise.key] is exercise
+    assert_registered(LESSON, KEYS, EXERCISES)
 
 
 def test_the_written_solutions_pass_their_checkers(capsys):
-    for key, check in BUILDS.items():
-        LESSON.solution(key)
-        source = LESSON.exercises[key].solution
-        assert source in capsys.readouterr().out
-        namespace: dict = {"np": np}
-        exec(source, namespace)
-        fn = next(v for k, v in namespace.items() if callable(v) and k != "np")
-        assert_passes(check(fn), capsys)
+    assert_written_solutions_pass(LESSON, BUILDS, capsys)
 
 
 def test_unknown_keys_are_named(capsys):
