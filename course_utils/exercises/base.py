@@ -254,6 +254,22 @@ class _Hinted:
     def solution_text(self) -> str:
         return self.solution or "(no written solution: see the solutions notebook)"
 
+    def _fail(self, message: str, mistake: str | None = None) -> Feedback:
+        return Feedback(False, True, f"❌ {self.name}: {message}", mistake)
+
+    def _verdict(self, judge: Callable[[], Feedback], verbose: bool) -> Feedback:
+        """judge()'s verdict, printed when verbose; a checker that fails itself says so instead of raising."""
+        with _quiet():
+            try:
+                feedback = judge()
+            except Exception as exc:  # a bug in a checker must not look like the learner's
+                feedback = Feedback(
+                    False, True, f"⚠️  {self.name}: the checker itself failed ({type(exc).__name__}: {exc})."
+                )
+        if verbose:
+            print(feedback.message)
+        return feedback
+
 
 # ---------------------------------------------------------------------------------------------------------
 # Exercise: a function the learner writes
@@ -334,19 +350,7 @@ class Exercise(_Hinted):
 
     def check(self, fn: Callable, verbose: bool = True) -> Feedback:
         """Run `fn` on every case; print and return the verdict. Never raises, never writes to stderr."""
-        with _quiet():
-            try:
-                feedback = self._check(fn)
-            except Exception as exc:  # a bug in a checker must not look like the learner's
-                feedback = Feedback(
-                    False, True, f"⚠️  {self.name}: the checker itself failed ({type(exc).__name__}: {exc})."
-                )
-        if verbose:
-            print(feedback.message)
-        return feedback
-
-    def _fail(self, message: str, mistake: str | None = None) -> Feedback:
-        return Feedback(False, True, f"❌ {self.name}: {message}", mistake)
+        return self._verdict(lambda: self._check(fn), verbose)
 
     def _check(self, fn: Callable) -> Feedback:
         if not callable(fn):

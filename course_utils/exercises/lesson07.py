@@ -407,18 +407,7 @@ class KernelExercise(_Hinted):
 
     def check(self, fn, verbose: bool = True) -> Feedback:
         """Run the teaching kernel with `fn` as its update on every case; print and return the verdict."""
-        try:
-            feedback = self._check(fn)
-        except Exception as exc:  # noqa: BLE001 - a bug in the checker must not look like the learner's
-            feedback = Feedback(
-                False, True, f"⚠️  {self.name}: the checker itself failed ({type(exc).__name__}: {exc})."
-            )
-        if verbose:
-            print(feedback.message)
-        return feedback
-
-    def _fail(self, message: str, mistake: str | None = None) -> Feedback:
-        return Feedback(False, True, f"❌ {self.name}: {message}", mistake)
+        return self._verdict(lambda: self._check(fn), verbose)
 
     def _check(self, fn) -> Feedback:
         problem = kernel_ready()
