@@ -1054,7 +1054,7 @@ def efficient_patterns(n: int = 12):
 
 def char_language_model(n: int = 8):
     """Lesson 12: a character model (embedding, pre-norm blocks with causal RoPE attention, logits) and the two
-    attention patterns its heads learn: previous character, and induction (copy what followed last time)."""
+    attention patterns lesson 12 looks for: previous character, and induction (copy what followed last time)."""
     fig, ax = _canvas(13.0, 6.0, (-0.6, 13.4), (-0.9, 6.0))
     text = "ROMEO. R"
     for i, c in enumerate(text):
@@ -1125,7 +1125,7 @@ def char_language_model(n: int = 8):
         color="#444",
     )
     ax.set_title(
-        "A character-level language model from the course's parts, and what two of its heads do", fontsize=FONT + 1
+        "A character-level language model from the course's parts, and two head patterns to look for", fontsize=FONT + 1
     )
     return fig, ax
 

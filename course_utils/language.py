@@ -543,11 +543,15 @@ def uniform_scores(context: int = 128, length: int = 48) -> dict[str, float]:
     """What a head that spreads its weight evenly over the past would score: the baseline every score is read against.
 
     previous_token: mean of 1 / (i + 1) over queries i = 1 .. context - 1; induction: mean of 1 / (n + t + 1) over
-    t = 0 .. n - 2 (n = length).
+    t = 0 .. n - 2 (n = length); entropy_bits: mean of log2(i + 1) over queries i = 1 .. context - 1.
     """
     i = np.arange(1, check_positive_int(context, "context"))
     t = np.arange(check_positive_int(length, "length") - 1)
-    return {"previous_token": float(np.mean(1.0 / (i + 1))), "induction": float(np.mean(1.0 / (length + t + 1)))}
+    return {
+        "previous_token": float(np.mean(1.0 / (i + 1))),
+        "induction": float(np.mean(1.0 / (length + t + 1))),
+        "entropy_bits": float(np.mean(np.log2(i + 1))),
+    }
 
 
 def check_record(record: dict, strict: bool = True) -> dict[str, bool]:

@@ -327,6 +327,8 @@ def test_uniform_scores_are_what_uniform_attention_scores(tiny, chars, monkeypat
     prev = lm.previous_token_scores(tiny, chars.encode(lm.load_text("valid")[:200]), n_windows=3)
     assert np.allclose(prev, base["previous_token"])
     assert np.allclose(lm.induction_scores(tiny, length=10, batch=2), base["induction"])
+    assert np.allclose(lm.attention_entropy(tiny, chars.encode(lm.load_text("valid")[:200]), n_windows=3),
+                       base["entropy_bits"])
 
 
 def test_repeat_losses_read_the_two_copies(shipped):

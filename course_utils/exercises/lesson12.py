@@ -212,6 +212,7 @@ def _sample_cases(rng):
         (rng.standard_normal(30) * 2, 2.0, 5),
         (rng.standard_normal(8), 1.3, 8),
         (rng.standard_normal(20) * 4, 0.8, 1),
+        (rng.standard_normal(10) * 50 + 800, 0.5, 4),  # large logits: exp overflows unless the max is subtracted
     ]
 
 
