@@ -1094,17 +1094,24 @@ def char_language_model(n: int = 8):
     for panel, (x0, title, target) in enumerate(
         ((6.4, "previous-token head", lambda i: i - 1), (9.9, "induction head", lambda i: i - n // 2 + 1))
     ):
-        c, top = 0.36, 4.6
+        size, top = 0.36, 4.6
         for i in range(n):
             for j in range(n):
                 on = j == target(i) and (panel == 0 or i >= n // 2)
                 color = (HEAD1 if panel == 0 else HEAD2) if on else (INPUT if j <= i else "#f4f4f4")
                 ax.add_patch(
-                    Rectangle((x0 + j * c, top - (i + 1) * c), c, c, facecolor=color, edgecolor="#999", linewidth=0.6)
+                    Rectangle(
+                        (x0 + j * size, top - (i + 1) * size),
+                        size,
+                        size,
+                        facecolor=color,
+                        edgecolor="#999",
+                        linewidth=0.6,
+                    )
                 )
-        ax.text(x0 + n * c / 2, top + 0.25, title, ha="center", va="bottom", fontsize=FONT - 2)
-        ax.text(x0 - 0.15, top - n * c / 2, "query", ha="right", va="center", rotation=90, fontsize=FONT - 4)
-        ax.text(x0 + n * c / 2, top - n * c - 0.15, "key", ha="center", va="top", fontsize=FONT - 4)
+        ax.text(x0 + n * size / 2, top + 0.25, title, ha="center", va="bottom", fontsize=FONT - 2)
+        ax.text(x0 - 0.15, top - n * size / 2, "query", ha="right", va="center", rotation=90, fontsize=FONT - 4)
+        ax.text(x0 + n * size / 2, top - n * size - 0.15, "key", ha="center", va="top", fontsize=FONT - 4)
     ax.text(
         8.65,
         0.9,

