@@ -29,8 +29,12 @@ import os
 import torch
 
 from ._validate import shape_of
+from .runtime import triton_problem
 
+TRITON_PROBLEM = triton_problem()  # None, or why Triton cannot run the kernel here (missing, too old, ...)
 try:
+    if TRITON_PROBLEM is not None:
+        raise ImportError(TRITON_PROBLEM)
     import triton
     import triton.language as tl
 
@@ -56,6 +60,8 @@ DTYPES = (torch.float16, torch.float32)  # bf16 is left out: the interpreter mis
 def ready(device: str | torch.device = "cpu") -> str | None:
     """None when the teaching kernel can run on `device`; otherwise why not, and what to do."""
     if not TRITON_AVAILABLE:
+        if TRITON_PROBLEM is not None and "not installed" not in TRITON_PROBLEM:
+            return TRITON_PROBLEM
         return (
             "Triton is not installed. It exists for Linux only: `pip install triton` there (on a CPU it runs in "
             "its interpreter), or open this lesson in Colab; on macOS and Windows the kernel cannot run"

@@ -69,37 +69,9 @@ import torch
 import torch.nn.functional as F
 
 from ._validate import check_flag, check_scale, shape_of
+from .runtime import triton_problem
 
-TRITON_VERSIONS = ((3, 6), (3, 9))  # the `gpu` extra's range (the triton that torch 2.10 to 2.15 pin)
-
-
-def _triton_problem() -> str | None:
-    """Why the installed Triton cannot run the kernels here (None when it can): missing, too old, or an
-    interpreter that fails with this numpy."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        found = version("triton")
-    except PackageNotFoundError:
-        return "Triton is not installed (pip install 'triton>=3.6'; Linux only)"
-    release = tuple(int(p) for p in found.split("+")[0].split(".")[:2] if p.isdigit())
-    if release < TRITON_VERSIONS[0]:
-        return (
-            f"Triton {found} is older than the kernel needs (3.6 to 3.9): pip install 'triton>=3.6' "
-            "(torch 2.10 or newer pins one)"
-        )
-    if os.environ.get("TRITON_INTERPRET", "0") not in ("", "0") and release < (3, 7):
-        import numpy
-
-        if tuple(int(p) for p in numpy.__version__.split(".")[:2]) >= (2, 4):
-            return (
-                f"Triton {found}'s interpreter fails with numpy {numpy.__version__} (loops with a tensor bound): "
-                "pip install 'numpy<2.4' or 'triton>=3.7'"
-            )
-    return None
-
-
-TRITON_PROBLEM = _triton_problem()  # None, or the one line that says why the kernels cannot run here
+TRITON_PROBLEM = triton_problem()  # None, or the one line that says why the kernels cannot run here
 try:
     if TRITON_PROBLEM is not None:
         raise ImportError(TRITON_PROBLEM)

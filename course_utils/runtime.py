@@ -12,7 +12,33 @@ import torch
 
 from ._validate import check_int
 
-__all__ = ["device", "has_cuda", "in_colab", "seed_everything", "summary"]
+__all__ = ["device", "has_cuda", "in_colab", "seed_everything", "summary", "triton_problem", "TRITON_VERSIONS"]
+
+TRITON_VERSIONS = ((3, 6), (3, 9))  # the `gpu` extra's range (the triton that torch 2.10 to 2.15 pin)
+
+
+def triton_problem() -> str | None:
+    """Why the installed Triton cannot run the course's kernels here (None when it can): missing, too old, or an
+    interpreter that fails with this numpy. Read from the package's metadata: it imports nothing."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("triton")
+    except PackageNotFoundError:
+        return "Triton is not installed (pip install 'triton>=3.6'; Linux only)"
+    release = tuple(int(p) for p in found.split("+")[0].split(".")[:2] if p.isdigit())
+    if release < TRITON_VERSIONS[0]:
+        return (
+            f"Triton {found} is older than the kernels need (3.6 to 3.9): pip install 'triton>=3.6' "
+            "(torch 2.10 or newer pins one)"
+        )
+    if os.environ.get("TRITON_INTERPRET", "0") not in ("", "0") and release < (3, 7):
+        if tuple(int(p) for p in np.__version__.split(".")[:2]) >= (2, 4):
+            return (
+                f"Triton {found}'s interpreter fails with numpy {np.__version__} (loops with a tensor bound): "
+                "pip install 'numpy<2.4' or 'triton>=3.7'"
+            )
+    return None
 
 
 def has_cuda() -> bool:

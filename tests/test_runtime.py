@@ -45,3 +45,21 @@ def test_summary_names_versions_and_device():
     text = runtime.summary()
     for word in ("python", "numpy", torch.__version__, "device", "colab"):
         assert word in text
+
+
+def test_triton_problem_names_a_triton_too_old_for_the_kernels(monkeypatch):
+    import importlib.metadata
+
+    from course_utils import runtime
+
+    real = importlib.metadata.version
+    fake = {"triton": "3.1.0"}
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: fake.get(name) or real(name))
+    assert "Triton 3.1.0 is older than the kernels need" in runtime.triton_problem()
+    fake["triton"] = "3.6.0"
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    problem = runtime.triton_problem()
+    numpy_new = tuple(int(p) for p in runtime.np.__version__.split(".")[:2]) >= (2, 4)
+    assert (problem is not None and "interpreter fails with numpy" in problem) if numpy_new else problem is None
+    fake["triton"] = "3.9.0"
+    assert runtime.triton_problem() is None
