@@ -7,8 +7,9 @@ Shape legend (PyTorch, row convention):
 The NumPy reference (`reference`) keeps the lecture's column convention instead: I is (d_in, N).
 
 Modules follow the syllabus: runtime, data (lesson 01), reference (02-05, 07), attention (04-05),
-positional (06), gpu (07; never imported here: TRITON_INTERPRET must be set before it loads), efficient
-(09, 11), plotting, training, tasks, exercises. They load on first use, so `import course_utils` stays light.
+positional (06), gpu and flash_teaching (07; never imported here: TRITON_INTERPRET must be set before they
+load), efficient (09, 11), language (12: the Shakespeare text and the character-level model), plotting,
+training, tasks, exercises. They load on first use, so `import course_utils` stays light.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ __version__ = "0.1.0"
 _SUBMODULES = sorted(
     p.stem for p in Path(__file__).parent.iterdir() if p.suffix == ".py" and not p.stem.startswith("_")
 ) + ["exercises", "tasks"]
-_NOT_LAZY = {"gpu", "bench"}  # the GPU module must be imported explicitly (after TRITON_INTERPRET is set)
+_NOT_LAZY = {"gpu", "bench", "flash_teaching"}  # kernel modules: imported explicitly, after TRITON_INTERPRET is set
 
 __all__ = sorted(set(_SUBMODULES) - _NOT_LAZY)
 
