@@ -13,6 +13,7 @@ under CI=true or not.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -91,7 +92,8 @@ def run_notebook(path: Path, workdir: Path, monkeypatch, block_triton: bool = Tr
     """
     if block_triton:
         (workdir / "sitecustomize.py").write_text(SITECUSTOMIZE)
-        monkeypatch.setenv("PYTHONPATH", str(workdir))  # course_utils itself is installed in the environment
+        rest = os.environ.get("PYTHONPATH")  # kept after it: course_utils may come from there, not the environment
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(workdir), *([rest] if rest else [])]))
         monkeypatch.delenv("TRITON_INTERPRET", raising=False)  # as on a learner's machine
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(path, as_version=4)
