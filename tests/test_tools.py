@@ -1,5 +1,6 @@
 """The notebook tooling: one repository address drives every badge, bootstrap cell and README link."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -59,8 +60,9 @@ def _make_dry_run(*targets: str, done: tuple[str, ...] = (".venv/.installed", "c
     import shlex
     import subprocess
 
-    out = subprocess.run(["make", "-n", *(f"--assume-old={t}" for t in done), *targets], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}  # under make test
+    out = subprocess.run(["make", "-n", "--no-print-directory", *(f"--assume-old={t}" for t in done), *targets],
+                         cwd=ROOT, capture_output=True, text=True, check=True, env=env).stdout
     return [shlex.split(line.split(">/dev/null")[0], comments=True) for line in out.splitlines() if line.strip()]
 
 
